@@ -1,0 +1,187 @@
+"""The crossing itself: calls into the guest and host functions it calls back.
+
+wasmtime-py's generic component path rebuilds type reflection on every call
+and parks host exceptions in a process-global slot that another thread can
+pick up (and a ``BaseException`` in a host function crashes the process).
+The WIT world only uses strings, bools, f64 and u64 (the clock), so this module drives the C
+API directly for exactly those shapes:
+
+* ``call_export`` lowers two strings and lifts one, with no reflection;
+* ``add_host_func`` registers a callback that can never unwind through wasm:
+  whatever the handler raises, ``BaseException`` included, becomes a trap
+  value returned to wasmtime on the same thread.
+
+Pinned to one wasmtime version (see pyproject.toml); tests exercise every
+shape against the guest.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+from collections.abc import Callable
+from ctypes import byref
+from typing import Any, Literal
+
+from wasmtime import Store, WasmtimeError
+from wasmtime import _ffi as ffi
+from wasmtime.component import Func, LinkerInstance
+
+__all__ = ["HostTrap", "Kind", "add_host_func", "call_export", "context_key", "set_epoch_callback"]
+
+log = logging.getLogger("otc.abi")
+
+Kind = Literal["string", "bool", "f64", "u64"]
+Handler = Callable[..., Any]
+
+_Val = ffi.wasmtime_component_val_t
+_STRING = ffi.WASMTIME_COMPONENT_STRING.value
+_BOOL = ffi.WASMTIME_COMPONENT_BOOL.value
+_F64 = ffi.WASMTIME_COMPONENT_F64.value
+_U64 = ffi.WASMTIME_COMPONENT_U64.value
+_CONTINUE = 0  # WASMTIME_UPDATE_DEADLINE_CONTINUE
+
+
+class HostTrap(Exception):
+    """Raised by a host handler to end the guest's run on purpose (a trap)."""
+
+
+def context_key(context: Any) -> int:
+    """A stable integer identifying a store's context (the registry key)."""
+    return ctypes.cast(context, ctypes.c_void_p).value or 0
+
+
+def _set_string(val: Any, text: str) -> None:
+    data = text.encode("utf-8")
+    val.kind = _STRING
+    ffi.wasm_byte_vec_new(byref(val.of.string), len(data), ctypes.cast(ctypes.c_char_p(data), ctypes.POINTER(ffi.wasm_byte_t)))
+
+
+def _get_string(val: Any) -> str:
+    if val.kind != _STRING:
+        raise HostTrap(f"expected a string, got value kind {val.kind}")
+    vec = val.of.string
+    return ctypes.string_at(vec.data, vec.size).decode("utf-8") if vec.size else ""
+
+
+def call_export(store: Store, func: Func, first: str, second: str) -> str:
+    """Call a ``func(string, string) -> string`` export. Raises ``WasmtimeError`` on a trap."""
+    args = (_Val * 2)()
+    _set_string(args[0], first)
+    _set_string(args[1], second)
+    result = _Val()
+    try:
+        error = ffi.wasmtime_component_func_call(byref(func._func), store._context(), args, 2, byref(result), 1)
+    finally:
+        ffi.wasmtime_component_val_delete(byref(args[0]))
+        ffi.wasmtime_component_val_delete(byref(args[1]))
+    if error:
+        raise WasmtimeError._from_ptr(error)
+    try:
+        return _get_string(result)
+    finally:
+        ffi.wasmtime_component_val_delete(byref(result))
+
+
+def _trap(message: str) -> int:
+    return ctypes.cast(ffi.wasmtime_error_new(message.encode("utf-8", "replace")), ctypes.c_void_p).value or 0
+
+
+def _lift(val: Any, kind: Kind) -> Any:
+    if kind == "string":
+        return _get_string(val)
+    if kind == "f64":
+        if val.kind != _F64:
+            raise HostTrap(f"expected an f64, got value kind {val.kind}")
+        return float(val.of.f64)
+    if kind == "u64":
+        if val.kind != _U64:
+            raise HostTrap(f"expected a u64, got value kind {val.kind}")
+        return int(val.of.u64)
+    if val.kind != _BOOL:
+        raise HostTrap(f"expected a bool, got value kind {val.kind}")
+    return bool(val.of.boolean)
+
+
+def _lower(val: Any, kind: Kind, value: Any) -> None:
+    if kind == "string":
+        _set_string(val, value)
+    elif kind == "f64":
+        val.kind = _F64
+        val.of.f64 = float(value)
+    elif kind == "u64":
+        val.kind = _U64
+        val.of.u64 = int(value)
+    else:
+        val.kind = _BOOL
+        val.of.boolean = bool(value)
+
+
+# Callbacks must outlive every store that may call them: keep them here.
+_KEEP_ALIVE: list[Any] = []
+_NO_FINALIZER = ctypes.cast(None, ctypes.CFUNCTYPE(None, ctypes.c_void_p))
+
+
+def add_host_func(
+    instance: LinkerInstance, name: str, handler: Handler, params: tuple[Kind, ...], result: Kind | None
+) -> None:
+    """Define ``name`` in ``instance``; ``handler(context_key, *args)`` serves it."""
+
+    def callback(env: Any, context: Any, ty: Any, args: Any, nargs: int, results: Any, nresults: int) -> int:
+        try:
+            if nargs != len(params) or nresults != (0 if result is None else 1):
+                return _trap(f"{name}: wrong number of arguments or results")
+            value = handler(context_key(context), *(_lift(args[i], k) for i, k in enumerate(params)))
+            if result is not None:
+                _lower(results[0], result, value)
+            return 0
+        except HostTrap as exc:
+            return _trap(str(exc))
+        except BaseException as exc:  # never unwind through wasm, whatever it is
+            log.error("host function %s failed; ending the guest's run", name, exc_info=exc)
+            return _trap(f"host function {name} failed")
+
+    c_callback = ffi.wasmtime_component_func_callback_t(callback)
+    _KEEP_ALIVE.append(c_callback)
+    encoded = name.encode("utf-8")
+    error = ffi.wasmtime_component_linker_instance_add_func(
+        instance.ptr(), ctypes.create_string_buffer(encoded), len(encoded), c_callback, None, _NO_FINALIZER
+    )
+    if error:
+        raise WasmtimeError._from_ptr(error)
+
+
+_EpochCallback = ctypes.CFUNCTYPE(
+    ctypes.c_size_t,
+    ctypes.POINTER(ffi.wasmtime_context_t),
+    ctypes.c_void_p,
+    ctypes.POINTER(ctypes.c_uint64),
+    ctypes.POINTER(ffi.wasmtime_update_deadline_kind_t),
+)
+
+
+_EPOCH_CALLBACKS: dict[Callable[[int], str | None], Any] = {}
+
+
+def set_epoch_callback(store: Store, should_stop: Callable[[int], str | None]) -> None:
+    """On every epoch tick ask ``should_stop(context_key)``: a message traps the
+    guest with it, ``None`` lets it run one more tick. ``should_stop`` should be
+    one long-lived function (a registry lookup): one C callback is made per
+    function and kept for the life of the process."""
+    c_callback = _EPOCH_CALLBACKS.get(should_stop)
+    if c_callback is None:
+
+        def callback(context: Any, env: Any, delta: Any, kind: Any) -> int:
+            try:
+                reason = should_stop(context_key(context))
+            except BaseException as exc:
+                log.error("epoch check failed; stopping the guest", exc_info=exc)
+                reason = "epoch check failed"
+            if reason is not None:
+                return _trap(reason)
+            delta[0] = 1
+            kind[0] = _CONTINUE
+            return 0
+
+        c_callback = _EPOCH_CALLBACKS[should_stop] = _EpochCallback(callback)
+    ffi.wasmtime_store_epoch_deadline_callback(store.ptr(), c_callback, None, _NO_FINALIZER)

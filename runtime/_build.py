@@ -1,0 +1,129 @@
+"""Builds the guest component from ``wasm/`` and caches it by content hash.
+
+A user never runs componentize-py: the first use of the runtime builds the
+component (10-15 s, in a subprocess so its ~500 MB peak is not ours) and
+every later use, in any process, finds it in the cache. The cache key covers
+the WIT world, the guest sources and the versions of everything that shapes
+the build, so an edit to any of them rebuilds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+
+from ._errors import GuestBuildError
+
+__all__ = ["cache_dir", "guest_component", "guest_source_dir"]
+
+log = logging.getLogger("otc.build")
+
+# Bump when the build recipe changes in a way the inputs do not show.
+_RECIPE = "1"
+_WORLD = "sandbox"
+_ENTRY = "guest_main"
+_BUILD_TIMEOUT = 600.0
+
+
+def guest_source_dir() -> Path:
+    """The ``wasm/`` directory: next to the package in a checkout, inside it in a wheel."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_wasm", here.parent / "wasm"):
+        if (candidate / "wit").is_dir() and (candidate / "guest").is_dir():
+            return candidate
+    raise GuestBuildError(f"guest sources not found next to {here} (expected a wasm/ directory)")
+
+
+def cache_dir() -> Path:
+    """Where built components live: ``$OTC_CACHE_DIR``, else the user cache dir."""
+    root = os.environ.get("OTC_CACHE_DIR")
+    if root:
+        path = Path(root)
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        path = Path(base) / "otc-runtime"
+    # Compiled artifacts are loaded as native code: keep the directory private.
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def _inputs(source: Path) -> list[Path]:
+    return sorted(p for sub in ("wit", "guest") for p in (source / sub).rglob("*") if p.is_file() and p.suffix in {".wit", ".py"})
+
+
+def _build_key(source: Path) -> str:
+    digest = hashlib.sha256()
+    digest.update(f"recipe={_RECIPE}\n".encode())
+    for dist in ("componentize-py", "tzdata"):
+        digest.update(f"{dist}={metadata.version(dist)}\n".encode())
+    for path in _inputs(source):
+        digest.update(path.relative_to(source).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()[:24]
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Serialise builders across processes (two test workers, two daemons)."""
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def guest_component() -> Path:
+    """Path of the built guest component, building it first if it is not cached.
+
+    Raises ``GuestBuildError`` when the build fails; its ``log`` has the output.
+    """
+    source = guest_source_dir()
+    key = _build_key(source)
+    target = cache_dir() / f"guest-{key}.wasm"
+    if target.exists():
+        return target
+    with file_lock(cache_dir() / f"guest-{key}.lock"):
+        if not target.exists():  # another process may have built it meanwhile
+            _componentize(source, target)
+    return target
+
+
+def _componentize(source: Path, target: Path) -> None:
+    import tzdata  # the guest's offline time-zone database, read at build time
+
+    log.warning("building the sandbox guest component (first use only, about 15 s)...")
+    with tempfile.TemporaryDirectory(prefix="otc-build-") as tmp:
+        app = Path(tmp) / "app"
+        shutil.copytree(source / "guest", app, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(Path(tzdata.__file__).parent, app / "tzdata", ignore=shutil.ignore_patterns("__pycache__"))
+        output = Path(tmp) / "guest.wasm"
+        command = [
+            sys.executable, "-c",
+            "import sys; from componentize_py import script; sys.argv[0] = 'componentize-py'; sys.exit(script())",
+            "-d", str(source / "wit"), "-w", _WORLD, "componentize", _ENTRY,
+            "-p", str(app), "-o", str(output),
+        ]  # fmt: skip
+        env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+        try:
+            done = subprocess.run(command, cwd=app, env=env, capture_output=True, text=True, timeout=_BUILD_TIMEOUT)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise GuestBuildError(f"could not run componentize-py: {exc}") from exc
+        if done.returncode != 0 or not output.exists():
+            raise GuestBuildError(
+                f"componentize-py failed with exit status {done.returncode}", log=done.stdout + done.stderr
+            )
+        staged = target.with_suffix(".tmp")
+        shutil.copyfile(output, staged)
+        os.replace(staged, target)
+    log.warning("guest component built: %s", target)

@@ -1,0 +1,58 @@
+"""Running one script on one instance, synchronously or from asyncio.
+
+The sync path runs on the caller's thread. The async path runs the same sync
+function on a worker thread; if the awaiting task is cancelled, the run is
+stopped by the epoch check (within one tick) and the worker is awaited, so
+no thread is ever left running a guest nobody waits for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+
+from ._instance import GuestInstance
+from ._limits import Limits
+from ._outcome import build_result, run_options
+from ._result import ExecutionResult
+from ._run_state import OutputCapture, RunState
+
+__all__ = ["arun_in_thread", "new_state", "run_on"]
+
+
+def new_state(limits: Limits) -> RunState:
+    """A run state whose clock starts when the run does (see ``run_on``)."""
+    return RunState(deadline=math.inf, capture=OutputCapture(limits.max_output_bytes))
+
+
+def run_on(instance: GuestInstance, code: str, limits: Limits, state: RunState, *, fresh: bool) -> ExecutionResult:
+    """Run checked ``code`` on ``instance`` and build its result."""
+    started = time.monotonic()
+    state.deadline = started + limits.timeout
+    reply, trap, fuel = instance.execute(
+        code, run_options(limits, fresh=fresh), state, memory_bytes=limits.memory_mb << 20, fuel=limits.fuel
+    )
+    return build_result(
+        reply, trap, state.capture, limits, duration=time.monotonic() - started, fuel_consumed=fuel
+    )
+
+
+async def arun_in_thread(executor: Executor, state: RunState, work: Callable[[], ExecutionResult]) -> ExecutionResult:
+    """Await ``work()`` run on ``executor``; cancelling the caller cancels the run."""
+    future = asyncio.get_running_loop().run_in_executor(executor, work)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        state.cancel()
+        # Wait for the guest to stop: it does within an epoch tick.
+        while not future.done():
+            try:
+                await asyncio.shield(future)
+            except asyncio.CancelledError:
+                continue
+            except BaseException:
+                break
+        raise

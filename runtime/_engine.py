@@ -1,0 +1,91 @@
+"""One wasmtime Engine, compiled component and Linker per engine flavour.
+
+These are costly and shareable by every store and thread, so each flavour
+(with or without fuel metering) is made once per process. The compiled
+machine code is cached on disk next to the component, so a second process
+deserialises it in milliseconds instead of compiling for ~5 s.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from importlib import metadata
+from pathlib import Path
+
+from wasmtime import Config, Engine, WasmtimeError
+from wasmtime.component import Component, Linker
+
+from ._build import cache_dir, file_lock, guest_component
+from ._errors import GuestBuildError
+from ._imports import define_imports
+
+__all__ = ["EPOCH_TICK", "GuestRuntime", "guest_runtime"]
+
+EPOCH_TICK = 0.005
+"""Seconds between epoch ticks: the granularity of timeouts and cancellation."""
+
+
+class GuestRuntime:
+    """Engine + component + linker for one flavour, plus the epoch ticker."""
+
+    def __init__(self, *, fuel: bool) -> None:
+        self.fuel = fuel
+        config = Config()
+        config.epoch_interruption = True
+        config.consume_fuel = fuel
+        config.cranelift_opt_level = "speed"
+        self.engine = Engine(config)
+        self.component = self._load(guest_component())
+        self.linker = Linker(self.engine)
+        define_imports(self.linker, list(self.component.type.imports(self.engine)))
+        threading.Thread(target=self._tick, name="otc-epoch", daemon=True).start()
+
+    def _flavour(self) -> str:
+        return f"wasmtime{metadata.version('wasmtime')}-epoch{'-fuel' if self.fuel else ''}-speed"
+
+    def _load(self, wasm: Path) -> Component:
+        digest = hashlib.sha256(wasm.name.encode() + self._flavour().encode()).hexdigest()[:16]
+        compiled = cache_dir() / f"{wasm.stem}-{digest}.cwasm"
+        if compiled.exists():
+            try:
+                return Component.deserialize_file(self.engine, str(compiled))
+            except WasmtimeError:
+                pass  # stale or foreign artifact: recompile below
+        with file_lock(compiled.with_suffix(".lock")):
+            try:
+                if compiled.exists():
+                    try:
+                        return Component.deserialize_file(self.engine, str(compiled))
+                    except WasmtimeError:
+                        compiled.unlink()
+                component = Component.from_file(self.engine, str(wasm))
+                staged = compiled.with_suffix(".tmp")
+                staged.write_bytes(component.serialize())
+                os.replace(staged, compiled)
+                return component
+            except WasmtimeError as exc:
+                raise GuestBuildError(f"could not compile the guest component {wasm}: {exc}") from exc
+
+    def _tick(self) -> None:
+        # Daemon thread: the engine lives as long as the process does.
+        while True:
+            time.sleep(EPOCH_TICK)
+            self.engine.increment_epoch()
+
+
+_RUNTIMES: dict[bool, GuestRuntime] = {}
+_LOCK = threading.Lock()
+
+
+def guest_runtime(*, fuel: bool) -> GuestRuntime:
+    """The process-wide runtime for a flavour, built on first use."""
+    runtime = _RUNTIMES.get(fuel)
+    if runtime is None:
+        with _LOCK:
+            runtime = _RUNTIMES.get(fuel)
+            if runtime is None:
+                runtime = _RUNTIMES[fuel] = GuestRuntime(fuel=fuel)
+    return runtime

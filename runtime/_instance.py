@@ -1,0 +1,99 @@
+"""One instantiated guest interpreter: its store, WASI context and run export."""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Callable
+
+from wasmtime import Store, WasiConfig, WasmtimeError
+
+from ._abi import call_export, context_key, set_epoch_callback
+from ._engine import GuestRuntime
+from ._errors import ExecutionError, GuestBuildError
+from ._run_state import REGISTRY, RunState, should_stop
+from ._traps import convert_trap
+
+__all__ = ["GuestInstance", "RawOutcome"]
+
+_UNLIMITED_FUEL = 2**62
+_WARM_UP = "import json\nprint(json.dumps([1]))\n[1, 2]"
+"""A trusted first call: it touches the pages a typical run needs, so the
+copy-on-write faults are paid before a user's run (pre-warming)."""
+
+RawOutcome = tuple[str | None, ExecutionError | None, int | None]
+"""(the guest's JSON reply or None, the converted trap or None, fuel used or None)."""
+
+
+def _fd_sink(key: int, stream: str) -> Callable[[bytes], int | None]:
+    """WASI-level stdout/stderr: writes that bypass ``sys.stdout`` still count
+    against the run's output cap (and are refused past it)."""
+
+    def write(data: bytes) -> int | None:
+        state = REGISTRY.get(key)
+        if state is None:
+            return None  # trusted warm-up: discard
+        if state.capture.write(stream, data.decode("utf-8", "replace")):
+            return None
+        return -errno.EFBIG
+
+    return write
+
+
+class GuestInstance:
+    """A guest ready to run scripts; ``alive`` turns False after any trap.
+
+    Used by one thread at a time (a wasmtime Store is not thread-safe).
+    Raises ``GuestBuildError`` when instantiation itself fails.
+    """
+
+    def __init__(self, runtime: GuestRuntime) -> None:
+        self.runtime = runtime
+        self.store = Store(runtime.engine)
+        self.key = context_key(self.store._context())
+        wasi = WasiConfig()  # the default grants nothing: no files, env, args or network
+        wasi.stdout_custom = _fd_sink(self.key, "stdout")
+        wasi.stderr_custom = _fd_sink(self.key, "stderr")
+        self.store.set_wasi(wasi)
+        set_epoch_callback(self.store, should_stop)
+        self.store.set_epoch_deadline(1)
+        if runtime.fuel:
+            self.store.set_fuel(_UNLIMITED_FUEL)
+        try:
+            instance = runtime.linker.instantiate(self.store, runtime.component)
+        except WasmtimeError as exc:
+            raise GuestBuildError(f"could not instantiate the guest: {exc}") from exc
+        func = instance.get_func(self.store, "run")
+        if func is None:
+            raise GuestBuildError("the guest component has no `run` export")
+        self._run = func
+        self.alive = True
+        self.runs = 0
+
+    def warm(self) -> None:
+        """Make the trusted warm-up call (no run state: nothing is captured)."""
+        call_export(self.store, self._run, _WARM_UP, '{"fresh": true}')
+
+    def execute(self, code: str, options: str, state: RunState, *, memory_bytes: int, fuel: int | None) -> RawOutcome:
+        """Run ``code`` under ``state``; traps are converted, never raised."""
+        self.runs += 1
+        store = self.store
+        store.set_limits(memory_size=memory_bytes)
+        if fuel is not None:
+            store.set_fuel(fuel)
+        REGISTRY[self.key] = state
+        store.set_epoch_deadline(1)
+        try:
+            reply = call_export(store, self._run, code, options)
+            error = None
+        except WasmtimeError as exc:
+            self.alive = False
+            reply, error = None, convert_trap(exc, state, out_of_fuel=fuel is not None and store.get_fuel() == 0)
+        finally:
+            del REGISTRY[self.key]
+        used = None if fuel is None else fuel - store.get_fuel()
+        return reply, error, used
+
+    def close(self) -> None:
+        """Free the store (and its linear memory)."""
+        self.alive = False
+        self.store.close()

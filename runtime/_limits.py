@@ -1,0 +1,75 @@
+"""Resource limits for one run."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ._errors import InvalidLimits
+
+__all__ = ["Limits"]
+
+
+def _positive(field: str, value: object, kind: type, *, optional: bool = False) -> None:
+    if optional and value is None:
+        return
+    if kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    else:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    what = "a positive number of seconds" if kind is float else "a positive integer"
+    if optional:
+        what += " or None"
+    if not ok:
+        raise InvalidLimits(field, value, what)
+    if value <= 0:  # type: ignore[operator]
+        raise InvalidLimits(field, value, what)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Limits:
+    """What one run may use. Every field must be positive; fields are checked
+    when the object is built, so a bad value fails at configuration time.
+
+    Usage::
+
+        Limits()                                  # the defaults below
+        Limits(timeout=2.0, memory_mb=64)         # tighter
+        Limits(fuel=50_000_000)                   # deterministic CPU budget
+    """
+
+    timeout: float = 10.0
+    """Wall-clock seconds for the whole run, including sleeps and host calls.
+    Enforced by epoch interruption: a script in a busy loop or a ``time.sleep``
+    is stopped, and the result reports ``TimeoutExceeded``."""
+
+    memory_mb: int = 128
+    """Cap on the guest's linear memory in MiB. Allocation past it raises
+    ``MemoryError`` in the script, reported as ``MemoryLimitExceeded``. Must be
+    at least the interpreter's baseline (about 40 MiB)."""
+
+    max_output_bytes: int = 1_000_000
+    """Cap on stdout plus stderr, in UTF-8 bytes, counted on the host. The result
+    keeps exactly the first bytes up to the cap and reports
+    ``OutputLimitExceeded``."""
+
+    fuel: int | None = None
+    """Optional deterministic CPU budget (wasm fuel units; roughly one per wasm
+    instruction). ``None`` means no fuel metering, which runs about a third
+    faster. Exhaustion is reported as ``FuelExhausted``."""
+
+    recursion_limit: int = 1000
+    """Python's recursion limit inside the guest (``sys.setrecursionlimit``).
+    Deeper recursion is reported as ``RecursionLimitExceeded``."""
+
+    max_code_bytes: int = 1_000_000
+    """Largest script accepted, in UTF-8 bytes; larger code is rejected with
+    ``InvalidCode`` before it reaches the guest."""
+
+    def __post_init__(self) -> None:
+        _positive("timeout", self.timeout, float)
+        _positive("memory_mb", self.memory_mb, int)
+        _positive("max_output_bytes", self.max_output_bytes, int)
+        _positive("fuel", self.fuel, int, optional=True)
+        _positive("recursion_limit", self.recursion_limit, int)
+        _positive("max_code_bytes", self.max_code_bytes, int)

@@ -1,0 +1,162 @@
+"""The I/O-free core of a run: check the request, read the guest's reply.
+
+Both drivers (``Sandbox.run``/``arun``, ``Session.run``/``arun``) go through
+here, so validation and result building exist once. The guest's reply is
+hostile input: it is size-checked, parsed with a depth-limited JSON parser and
+validated field by field; anything off makes the run a ``GuestCrashed``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+import pydantic
+from pydantic import BaseModel, ConfigDict
+
+from ._errors import (
+    ExecutionError,
+    GuestCrashed,
+    GuestException,
+    GuestSyntaxError,
+    InvalidCode,
+    LimitExceeded,
+    MemoryLimitExceeded,
+    OutputLimitExceeded,
+    RecursionLimitExceeded,
+)
+from ._limits import Limits
+from ._result import ExecutionResult
+from ._run_state import OutputCapture
+
+__all__ = ["build_result", "check_code", "run_options"]
+
+_MAX_MESSAGE = 16 * 1024
+_MAX_TRACEBACK = 64 * 1024
+_REPLY_OVERHEAD = 1 << 20
+_SYNTAX = frozenset({"SyntaxError", "IndentationError", "TabError"})
+
+
+def check_code(code: object, limits: Limits) -> str:
+    """Return ``code`` if it may be sent to the guest, else raise ``InvalidCode``."""
+    if not isinstance(code, str):
+        raise InvalidCode(f"code must be a str, got {type(code).__name__}; decode bytes first")
+    try:
+        size = len(code.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise InvalidCode(f"code is not valid text: {exc.reason} at index {exc.start}") from None
+    if size > limits.max_code_bytes:
+        raise InvalidCode(
+            f"code is {size} bytes, over Limits.max_code_bytes={limits.max_code_bytes}; raise the limit or send less code"
+        )
+    return code
+
+
+def run_options(limits: Limits, *, fresh: bool) -> str:
+    """The options JSON the guest's runner reads."""
+    return json.dumps({"fresh": fresh, "recursion_limit": limits.recursion_limit})
+
+
+class _GuestError(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+    type: str
+    message: str
+    traceback: str | None = None
+    line: int | None = None
+    column: int | None = None
+
+
+class _Reply(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    stdout: str
+    stderr: str
+    error: _GuestError | None
+    value_kind: Literal["none", "json", "repr"]
+    value: Any
+
+
+class _Fatal(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    fatal: str
+
+
+_REPLY = pydantic.TypeAdapter(_Reply | _Fatal)
+
+
+def _clip(text: str | None, limit: int) -> str | None:
+    if text is None or len(text) <= limit:
+        return text
+    return text[:limit] + f"\n[... {len(text) - limit} more characters dropped by the host]"
+
+
+def _guest_error(raw: _GuestError) -> ExecutionError:
+    fields: dict[str, Any] = {
+        "type": raw.type[:200],
+        "traceback": _clip(raw.traceback, _MAX_TRACEBACK),
+        "line": raw.line,
+        "column": raw.column,
+    }
+    message = _clip(raw.message, _MAX_MESSAGE) or ""
+    if raw.type == "MemoryError":
+        return MemoryLimitExceeded(f"the script ran out of memory: {message}", **fields)
+    if raw.type == "RecursionError":
+        return RecursionLimitExceeded(f"the script recursed too deeply: {message}", **fields)
+    if raw.type in _SYNTAX:
+        where = f" (line {raw.line}, column {raw.column})" if raw.line is not None else ""
+        return GuestSyntaxError(f"{message}{where}", **fields)
+    return GuestException(message, **fields)
+
+
+def build_result(
+    reply: str | None,
+    trap: ExecutionError | None,
+    capture: OutputCapture,
+    limits: Limits,
+    *,
+    duration: float,
+    fuel_consumed: int | None,
+) -> ExecutionResult:
+    """Turn what the guest answered (or the trap that ended it) into a result."""
+    error, value, kind = trap, None, "none"
+    if reply is not None:
+        error, value, kind = _read_reply(reply, capture, limits)
+    if capture.overflowed and not isinstance(error, OutputLimitExceeded) and (error is None or not error.fatal):
+        # The host's count is the authority, whatever the guest did about it.
+        error = OutputLimitExceeded(f"the script printed more than {limits.max_output_bytes} bytes; output truncated")
+        value, kind = None, "none"
+    if isinstance(error, LimitExceeded):
+        error.value = getattr(limits, error.limit, None)
+    return ExecutionResult(
+        stdout=capture.text("stdout"),
+        stderr=capture.text("stderr"),
+        value=value,
+        value_kind=kind,  # type: ignore[arg-type]
+        error=error,
+        duration=duration,
+        fuel_consumed=fuel_consumed,
+    )
+
+
+def _read_reply(reply: str, capture: OutputCapture, limits: Limits) -> tuple[ExecutionError | None, Any, str]:
+    if len(reply) > 4 * limits.max_output_bytes + _REPLY_OVERHEAD:
+        return GuestCrashed(f"the guest's reply is {len(reply)} characters, far over the output limit"), None, "none"
+    try:
+        parsed = _REPLY.validate_json(reply)
+    except (pydantic.ValidationError, ValueError) as exc:
+        return GuestCrashed(f"the guest answered something malformed ({type(exc).__name__})"), None, "none"
+    if isinstance(parsed, _Fatal):
+        return GuestCrashed(f"the guest reported a fatal error: {parsed.fatal[:200]}"), None, "none"
+    capture.write("stdout", parsed.stdout)
+    capture.write("stderr", parsed.stderr)
+    error = None if parsed.error is None else _guest_error(parsed.error)
+    value, kind = parsed.value, parsed.value_kind
+    if kind == "none":
+        value = None
+    elif kind == "repr" and not isinstance(value, str):
+        return GuestCrashed("the guest sent a repr value that is not a string"), None, "none"
+    if kind != "none":
+        size = len(reply) - len(parsed.stdout) - len(parsed.stderr)  # a cheap upper bound on the value's size
+        if size > limits.max_output_bytes - capture.used and len(json.dumps(value)) > limits.max_output_bytes - capture.used:
+            message = f"the final value does not fit in the {limits.max_output_bytes}-byte output budget"
+            return OutputLimitExceeded(message), None, "none"
+    return error, value, kind

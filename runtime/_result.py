@@ -1,0 +1,70 @@
+"""What a run returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ._errors import ExecutionError
+
+__all__ = ["ExecutionResult", "ValueKind"]
+
+ValueKind = Literal["none", "json", "repr"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ExecutionResult:
+    """The outcome of one run: output, the final expression's value, and the error.
+
+    A failed run is still a result: ``error`` says what stopped it and
+    ``stdout``/``stderr`` keep what was printed before that.
+    """
+
+    stdout: str = ""
+    """What the script printed to ``sys.stdout`` (capped by ``Limits.max_output_bytes``)."""
+
+    stderr: str = ""
+    """What the script printed to ``sys.stderr`` (same cap, shared with stdout)."""
+
+    value: Any = None
+    """The value of the script's final expression, REPL-style: the value itself
+    when it is JSON (``None``, bool, int, float, str, lists, dicts with str
+    keys), otherwise its ``repr`` as a string. ``None`` when the script does not
+    end in an expression."""
+
+    value_kind: ValueKind = "none"
+    """``"json"`` when ``value`` is the value itself, ``"repr"`` when it is the
+    repr string, ``"none"`` when there was no final value."""
+
+    error: ExecutionError | None = None
+    """``None`` on success, else the structured reason the run failed."""
+
+    duration: float = 0.0
+    """Wall-clock seconds spent in the guest for this run."""
+
+    fuel_consumed: int | None = None
+    """Fuel used by the run when ``Limits.fuel`` was set, else ``None``."""
+
+    @property
+    def ok(self) -> bool:
+        """True when the run finished without error."""
+        return self.error is None
+
+    def raise_for_error(self) -> ExecutionResult:
+        """Raise ``error`` if the run failed; return the result otherwise."""
+        if self.error is not None:
+            raise self.error
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form of the result."""
+        return {
+            "ok": self.ok,
+            "stdout": self.stdout,
+            "stderr": self.stderr,
+            "value": self.value,
+            "value_kind": self.value_kind,
+            "error": None if self.error is None else self.error.to_dict(),
+            "duration": self.duration,
+            "fuel_consumed": self.fuel_consumed,
+        }

@@ -1,0 +1,97 @@
+"""Per-run state the host keeps for a guest, found by its store's context.
+
+Host functions and the epoch check are defined once on a shared linker, so
+they find the run they serve through ``REGISTRY``, keyed by the calling
+store's context. Everything here is host-owned: the guest can only reach it
+through the checked host functions in ``runtime._imports``.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+import time
+from dataclasses import dataclass, field
+
+__all__ = ["REGISTRY", "OutputCapture", "RunState", "Stop", "should_stop"]
+
+
+class Stop(enum.Enum):
+    """Why the host ended a run with a trap (so no trap message is parsed)."""
+
+    TIMEOUT = "timeout"
+    CANCELLED = "cancelled"
+    OUTPUT = "output"
+    DENIED = "denied"
+    PROTOCOL = "protocol"
+
+
+class OutputCapture:
+    """stdout and stderr of one run, capped at ``cap`` UTF-8 bytes in total."""
+
+    __slots__ = ("cap", "used", "overflowed", "_parts")
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.used = 0
+        self.overflowed = False
+        self._parts: dict[str, list[str]] = {"stdout": [], "stderr": []}
+
+    def write(self, stream: str, text: str) -> bool:
+        """Keep ``text`` up to the cap; False once anything had to be dropped."""
+        if self.overflowed:
+            return False
+        data = text.encode("utf-8", "replace")
+        room = self.cap - self.used
+        if len(data) <= room:
+            self._parts[stream].append(text if len(data) == len(text) else data.decode("utf-8"))
+            self.used += len(data)
+            return True
+        kept = data[:room].decode("utf-8", "ignore")
+        self._parts[stream].append(kept)
+        self.used += len(kept.encode("utf-8"))
+        self.overflowed = True
+        return False
+
+    def text(self, stream: str) -> str:
+        return "".join(self._parts[stream])
+
+
+@dataclass(eq=False)
+class RunState:
+    """What the host knows about the run in progress on one store."""
+
+    deadline: float
+    """``time.monotonic()`` value past which the run is stopped."""
+    capture: OutputCapture
+    stop: Stop | None = None
+    """Set by the host just before it traps the guest on purpose."""
+    detail: str = ""
+    """Human-readable detail for ``stop`` (what was denied, what was malformed)."""
+    cancelled: bool = False
+    wake: threading.Event = field(default_factory=threading.Event)
+    """Set on cancellation so host-side waits (sleep) return at once."""
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        self.wake.set()
+
+
+REGISTRY: dict[int, RunState] = {}
+
+
+def should_stop(key: int) -> str | None:
+    """The epoch check: a reason to trap the run on store ``key``, or None."""
+    state = REGISTRY.get(key)
+    if state is None:
+        return None  # trusted warm-up or idle store: no run to police
+    if state.cancelled:
+        state.stop = Stop.CANCELLED
+        return "run cancelled"
+    if time.monotonic() >= state.deadline:
+        state.stop = Stop.TIMEOUT
+        return "run timed out"
+    return None

@@ -1,0 +1,109 @@
+"""``Sandbox``: run untrusted Python, each run in a fresh guest interpreter."""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from types import TracebackType
+
+from ._driver import arun_in_thread, new_state, run_on
+from ._limits import Limits
+from ._outcome import check_code
+from ._pool import InstancePool
+from ._result import ExecutionResult
+from ._run_state import RunState
+from ._session import Session
+
+__all__ = ["Sandbox"]
+
+
+class Sandbox:
+    """Runs scripts in fresh, isolated CPython interpreters compiled to wasm.
+
+    Each ``run`` gets its own interpreter, taken from a warm pool that is
+    refilled in the background, and discarded afterwards: nothing a script
+    does is visible to the next one. The script can compute and print; it
+    has no files, network, environment, subprocesses or threads.
+
+    Usage::
+
+        with Sandbox(limits=Limits(timeout=2.0)) as sb:
+            result = sb.run("sum(range(10))")
+            result.value  # 45
+
+    ``limits`` are the defaults for every run (``run`` can override them);
+    ``pool_size`` is how many warm interpreters to keep ready per engine
+    flavour (0 disables the pool: each run instantiates on the spot).
+    The guest component is built and compiled on first use, then cached.
+    """
+
+    def __init__(self, *, limits: Limits | None = None, pool_size: int = 2) -> None:
+        if limits is not None and not isinstance(limits, Limits):
+            raise TypeError(f"limits must be a runtime.Limits, got {type(limits).__name__}")
+        self.limits = limits or Limits()
+        self._pools = {False: InstancePool(fuel=False, size=pool_size), True: InstancePool(fuel=True, size=pool_size)}
+        self._pools[self.limits.fuel is not None].start()
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def _pool(self, limits: Limits) -> InstancePool:
+        return self._pools[limits.fuel is not None]
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Block until the warm pool (for the default limits) is full; useful
+        before measuring. Raises ``GuestBuildError`` if the guest cannot be built."""
+        return self._pool(self.limits).wait_ready(timeout)
+
+    def run(self, code: str, *, limits: Limits | None = None) -> ExecutionResult:
+        """Run ``code`` in a fresh interpreter and return what happened.
+
+        Failures of the script (exceptions, limits, crashes) are reported in
+        ``ExecutionResult.error``. Raises ``InvalidCode`` when ``code`` is not
+        text or is too large, before anything reaches the guest.
+        """
+        limits = limits or self.limits
+        check_code(code, limits)
+        return self._run(code, limits, new_state(limits))
+
+    async def arun(self, code: str, *, limits: Limits | None = None) -> ExecutionResult:
+        """``run`` for asyncio: the guest runs on a worker thread. Cancelling the
+        awaiting task stops the guest (reported to nobody: the task is cancelled)."""
+        limits = limits or self.limits
+        check_code(code, limits)
+        state = new_state(limits)
+        return await arun_in_thread(self._worker(), state, lambda: self._run(code, limits, state))
+
+    def session(self, *, limits: Limits | None = None) -> Session:
+        """A ``Session`` whose interpreter comes from this sandbox's pool."""
+        limits = limits or self.limits
+        return Session(limits=limits, _instance=self._pool(limits).acquire(), _executor=self._worker())
+
+    def _run(self, code: str, limits: Limits, state: RunState) -> ExecutionResult:
+        pool = self._pool(limits)
+        instance = pool.acquire()
+        try:
+            return run_on(instance, code, limits, state, fresh=True)
+        finally:
+            pool.release(instance)
+
+    def _worker(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="otc-run")
+            return self._executor
+
+    def close(self) -> None:
+        """Free the warm interpreters and worker threads. Runs in progress finish first."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)
+        for pool in self._pools.values():
+            pool.close()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()

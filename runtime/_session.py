@@ -1,0 +1,97 @@
+"""``Session``: one interpreter kept across runs, REPL-style."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Executor, ThreadPoolExecutor
+from types import TracebackType
+
+from ._driver import arun_in_thread, new_state, run_on
+from ._engine import guest_runtime
+from ._errors import ExecutionError, SessionBroken
+from ._instance import GuestInstance
+from ._limits import Limits
+from ._outcome import check_code
+from ._result import ExecutionResult
+from ._run_state import RunState
+
+__all__ = ["Session"]
+
+
+class Session:
+    """Runs scripts one after another in the same interpreter, so variables,
+    functions and imports persist, without replaying earlier code::
+
+        with Session() as s:
+            s.run("x = 40")
+            s.run("x + 2").value  # 42
+
+    A run that ends in an exception keeps the session usable. A run that the
+    host had to kill (timeout, fuel, cancellation, a crash) discards the
+    interpreter: the next ``run`` raises ``SessionBroken``.
+
+    Runs are serialised: concurrent calls wait their turn.
+    """
+
+    def __init__(
+        self,
+        *,
+        limits: Limits | None = None,
+        _instance: GuestInstance | None = None,
+        _executor: Executor | None = None,
+    ) -> None:
+        self.limits = limits or Limits()
+        self._instance = _instance or GuestInstance(guest_runtime(fuel=self.limits.fuel is not None))
+        self._owned_executor = _executor is None
+        self._executor = _executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix="otc-session")
+        self._lock = threading.Lock()
+        self._broken_by: ExecutionError | None = None
+
+    def run(self, code: str, *, limits: Limits | None = None) -> ExecutionResult:
+        """Run ``code`` in this session's interpreter.
+
+        Raises ``InvalidCode`` for bad input and ``SessionBroken`` once an
+        earlier run killed the interpreter (or after ``close``).
+        """
+        limits = self._checked(code, limits)
+        return self._run(code, limits, new_state(limits))
+
+    async def arun(self, code: str, *, limits: Limits | None = None) -> ExecutionResult:
+        """``run`` for asyncio; cancelling the task stops the guest (and, since
+        the interpreter is discarded, breaks the session)."""
+        limits = self._checked(code, limits)
+        state = new_state(limits)
+        return await arun_in_thread(self._executor, state, lambda: self._run(code, limits, state))
+
+    def _checked(self, code: str, limits: Limits | None) -> Limits:
+        limits = limits or self.limits
+        if (limits.fuel is None) != (self.limits.fuel is None):
+            raise ValueError("a session cannot switch fuel metering on or off between runs")
+        check_code(code, limits)
+        return limits
+
+    def _run(self, code: str, limits: Limits, state: RunState) -> ExecutionResult:
+        with self._lock:
+            if self._broken_by is not None:
+                raise SessionBroken(self._broken_by)
+            result = run_on(self._instance, code, limits, state, fresh=False)
+            if not self._instance.alive:
+                assert result.error is not None
+                self._broken_by = result.error
+                self._instance.close()
+            return result
+
+    def close(self) -> None:
+        """Discard the interpreter; later runs raise ``SessionBroken``."""
+        with self._lock:
+            if self._broken_by is None:
+                self._broken_by = ExecutionError("the session was closed")
+                self._instance.close()
+        if self._owned_executor:
+            self._executor.shutdown(wait=True)  # type: ignore[union-attr]
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()

@@ -1,0 +1,61 @@
+"""The one place where wasmtime traps become the project's errors.
+
+The host records why it stopped a run (``RunState.stop``) before it traps
+the guest, so most traps are classified from host-owned facts, never from
+text the guest could influence. Only traps the guest caused without the
+host's involvement (stack exhaustion, a crash) are told apart by wasmtime's
+own message.
+"""
+
+from __future__ import annotations
+
+from wasmtime import ExitTrap, WasmtimeError
+
+from ._errors import (
+    Cancelled,
+    ExecutionError,
+    FuelExhausted,
+    GuestCrashed,
+    OutputLimitExceeded,
+    RecursionLimitExceeded,
+    TimeoutExceeded,
+)
+from ._run_state import RunState, Stop
+
+__all__ = ["convert_trap"]
+
+
+def _first_line(exc: WasmtimeError) -> str:
+    text = str(exc).strip()
+    # wasmtime prints the wasm backtrace first and the cause last.
+    return text.splitlines()[-1].strip() if text else "unknown trap"
+
+
+def _convert(exc: WasmtimeError, state: RunState, out_of_fuel: bool) -> ExecutionError:
+    if state.stop is Stop.TIMEOUT:
+        return TimeoutExceeded("the script ran past its wall-clock timeout", value=None)
+    if state.stop is Stop.CANCELLED:
+        return Cancelled("the run was cancelled by the caller")
+    if state.stop is Stop.OUTPUT:
+        return OutputLimitExceeded("the script kept printing after the output limit was reached", value=state.capture.cap)
+    if state.stop is Stop.DENIED:
+        return GuestCrashed(state.detail)
+    if state.stop is Stop.PROTOCOL:
+        return GuestCrashed(f"the guest broke the host protocol: {state.detail}")
+    if isinstance(exc, ExitTrap):
+        return GuestCrashed(f"the script ended the interpreter (exit status {exc.code})")
+    if out_of_fuel:
+        return FuelExhausted("the script used up its fuel budget", value=None)
+    cause = _first_line(exc)
+    if "call stack exhausted" in cause:
+        error = RecursionLimitExceeded("the script exhausted the interpreter's stack (nesting too deep)", value=None)
+        error.fatal = True
+        return error
+    return GuestCrashed(f"the guest trapped: {cause}")
+
+
+def convert_trap(exc: WasmtimeError, state: RunState, *, out_of_fuel: bool) -> ExecutionError:
+    """An ``ExecutionError`` for a trap that ended a run; ``exc`` is its cause."""
+    error = _convert(exc, state, out_of_fuel)
+    error.__cause__ = exc
+    return error
