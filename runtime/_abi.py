@@ -51,10 +51,17 @@ def context_key(context: Any) -> int:
     return ctypes.cast(context, ctypes.c_void_p).value or 0
 
 
+# wasm_byte_vec_new with a prototype that takes bytes as they are (wasmtime-py's
+# own wants a cast pointer, which costs more than the copy).
+_byte_vec_new = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p)(
+    ctypes.cast(ffi.dll.wasm_byte_vec_new, ctypes.c_void_p).value
+)
+
+
 def _set_string(val: Any, text: str) -> None:
     data = text.encode("utf-8")
     val.kind = _STRING
-    ffi.wasm_byte_vec_new(byref(val.of.string), len(data), ctypes.cast(ctypes.c_char_p(data), ctypes.POINTER(ffi.wasm_byte_t)))
+    _byte_vec_new(ctypes.addressof(val.of.string), len(data), data)
 
 
 def _get_string(val: Any) -> str:

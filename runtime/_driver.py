@@ -31,9 +31,9 @@ def new_state(limits: Limits) -> RunState:
 def run_on(instance: GuestInstance, code: str, limits: Limits, state: RunState, *, fresh: bool) -> ExecutionResult:
     """Run checked ``code`` on ``instance`` and build its result."""
     started = time.monotonic()
-    state.deadline = started + limits.timeout
+    state.attach(instance.wake, limits.timeout)
     reply, trap, fuel = instance.execute(
-        code, run_options(limits, fresh=fresh), state, memory_bytes=limits.memory_mb << 20, fuel=limits.fuel
+        code, run_options(limits.recursion_limit, fresh=fresh), state, memory_bytes=limits.memory_mb << 20, fuel=limits.fuel
     )
     return build_result(
         reply, trap, state.capture, limits, duration=time.monotonic() - started, fuel_consumed=fuel

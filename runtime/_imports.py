@@ -59,10 +59,8 @@ def _sleep(key: int, seconds: float) -> None:
     if not seconds >= 0:  # NaN or negative
         raise _stop(state, Stop.PROTOCOL, f"sleep: invalid duration {seconds!r}")
     remaining = state.remaining()
-    if seconds < remaining:
-        state.wake.wait(seconds)
-    else:
-        state.wake.wait(max(remaining, 0.0))
+    if not state.cancelled and state.wake is not None:
+        state.wake.wait(min(seconds, max(remaining, 0.0)))
     if state.cancelled:
         raise _stop(state, Stop.CANCELLED, "run cancelled")
     if seconds >= remaining:

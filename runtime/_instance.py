@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import threading
 from collections.abc import Callable
 
 from wasmtime import Store, WasiConfig, WasmtimeError
@@ -16,9 +17,16 @@ from ._traps import convert_trap
 __all__ = ["GuestInstance", "RawOutcome"]
 
 _UNLIMITED_FUEL = 2**62
-_WARM_UP = "import json\nprint(json.dumps([1]))\n[1, 2]"
-"""A trusted first call: it touches the pages a typical run needs, so the
-copy-on-write faults are paid before a user's run (pre-warming)."""
+_WARM_UP = (
+    "import json\nprint(json.dumps([1]))\n[1, 2]",
+    "x = 1\nfor i in range(100):\n    x += i\nprint(x)\nx",
+    "try:\n    1 / 0\nexcept Exception as e:\n    print(e)\n{'a': [1.5, None]}",
+    "1 / 0",
+    "print(1)",
+)
+"""Trusted first calls: they touch the pages typical runs need (compiling,
+printing, values, tracebacks), so the copy-on-write faults are paid before a
+user's run (pre-warming). Each runs in a fresh namespace and leaves none."""
 
 RawOutcome = tuple[str | None, ExecutionError | None, int | None]
 """(the guest's JSON reply or None, the converted trap or None, fuel used or None)."""
@@ -68,20 +76,27 @@ class GuestInstance:
         self._run = func
         self.alive = True
         self.runs = 0
+        self._memory_bytes = -1
+        self.wake = threading.Event()
+        """Reused by each run's state for cancellable host-side waits."""
 
     def warm(self) -> None:
-        """Make the trusted warm-up call (no run state: nothing is captured)."""
-        call_export(self.store, self._run, _WARM_UP, '{"fresh": true}')
+        """Make the trusted warm-up calls (no run state: nothing is captured)."""
+        for code in _WARM_UP:
+            call_export(self.store, self._run, code, '{"fresh": true}')
 
     def execute(self, code: str, options: str, state: RunState, *, memory_bytes: int, fuel: int | None) -> RawOutcome:
         """Run ``code`` under ``state``; traps are converted, never raised."""
         self.runs += 1
         store = self.store
-        store.set_limits(memory_size=memory_bytes)
+        if memory_bytes != self._memory_bytes:
+            store.set_limits(memory_size=memory_bytes)
+            self._memory_bytes = memory_bytes
         if fuel is not None:
             store.set_fuel(fuel)
+        # The epoch deadline needs no reset: the callback extends it one tick
+        # at a time and consults REGISTRY, so between runs it lets nothing stop.
         REGISTRY[self.key] = state
-        store.set_epoch_deadline(1)
         try:
             reply = call_export(store, self._run, code, options)
             error = None

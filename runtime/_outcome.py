@@ -8,6 +8,7 @@ validated field by field; anything off makes the run a ``GuestCrashed``.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any, Literal
 
@@ -34,6 +35,7 @@ __all__ = ["build_result", "check_code", "run_options"]
 _MAX_MESSAGE = 16 * 1024
 _MAX_TRACEBACK = 64 * 1024
 _REPLY_OVERHEAD = 1 << 20
+_EMPTY_REPLY = '{"stdout": "", "stderr": "", "error": null, "value_kind": "none", "value": null}'
 _SYNTAX = frozenset({"SyntaxError", "IndentationError", "TabError"})
 
 
@@ -52,9 +54,10 @@ def check_code(code: object, limits: Limits) -> str:
     return code
 
 
-def run_options(limits: Limits, *, fresh: bool) -> str:
+@functools.lru_cache(maxsize=64)
+def run_options(recursion_limit: int, *, fresh: bool) -> str:
     """The options JSON the guest's runner reads."""
-    return json.dumps({"fresh": fresh, "recursion_limit": limits.recursion_limit})
+    return json.dumps({"fresh": fresh, "recursion_limit": recursion_limit})
 
 
 class _GuestError(BaseModel):
@@ -118,7 +121,9 @@ def build_result(
 ) -> ExecutionResult:
     """Turn what the guest answered (or the trap that ended it) into a result."""
     error, value, kind = trap, None, "none"
-    if reply is not None:
+    if reply == _EMPTY_REPLY:
+        pass  # the common "nothing to report" reply needs no parsing
+    elif reply is not None:
         error, value, kind = _read_reply(reply, capture, limits)
     if capture.overflowed and not isinstance(error, OutputLimitExceeded) and (error is None or not error.fatal):
         # The host's count is the authority, whatever the guest did about it.

@@ -4,7 +4,9 @@ Instantiating costs ~1 ms and the first call into a new instance another
 ~1 ms of copy-on-write faults; a pooled instance has paid both, so a run
 only pays for itself. One background thread both creates and frees
 instances: creating and dropping linear memories from several threads at
-once costs far more (TLB shootdowns) than doing it all on one.
+once costs far more (TLB shootdowns) than doing it all on one. And that
+thread waits while runs are in flight (unless the pool ran dry), so its
+page-table churn does not land in the middle of someone's run.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from ._instance import GuestInstance
 __all__ = ["InstancePool"]
 
 log = logging.getLogger("otc.pool")
+
+_MAX_RETIRED = 64
+"""Past this many used instances waiting to be freed, free them even mid-run."""
 
 
 class InstancePool:
@@ -39,6 +44,7 @@ class InstancePool:
         self._runtime: GuestRuntime | None = None
         self._thread: threading.Thread | None = None
         self._failure: BaseException | None = None
+        self._busy = 0
 
     def runtime(self) -> GuestRuntime:
         if self._runtime is None:
@@ -61,25 +67,40 @@ class InstancePool:
                 raise self._failure
             return full
 
-    def acquire(self) -> GuestInstance:
-        """A warm instance if one is ready, else a new one made on this thread."""
+    def acquire(self, *, keep: bool = False) -> GuestInstance:
+        """A warm instance if one is ready, else a new one made on this thread.
+
+        Hand it back with ``release`` after one run; ``keep=True`` (a session)
+        takes it for good: the caller closes it.
+        """
         if self.size:
             self.start()
             with self._cond:
+                self._busy += not keep
                 if self._ready:
                     instance = self._ready.popleft()
                     self._cond.notify_all()
                     return instance
+        elif not keep:
+            with self._cond:
+                self._busy += 1
         return GuestInstance(self.runtime())
 
     def release(self, instance: GuestInstance) -> None:
-        """Hand back a used instance; it is never reused, only freed."""
+        """Hand back an instance from ``acquire``; it is never reused, only freed."""
         with self._cond:
+            self._busy -= 1
             if self._thread is not None and not self._closed:
                 self._retired.append(instance)
                 self._cond.notify_all()
                 return
         instance.close()
+
+    def _has_work(self) -> bool:
+        if self._closed or len(self._retired) > _MAX_RETIRED:
+            return True
+        may_work = self._busy == 0 or not self._ready
+        return may_work and (bool(self._retired) or len(self._ready) < self.size)
 
     def close(self) -> None:
         """Stop refilling and free every instance the pool holds."""
@@ -99,7 +120,7 @@ class InstancePool:
     def _refill(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._closed or self._retired or len(self._ready) < self.size)
+                self._cond.wait_for(self._has_work)
                 if self._closed:
                     return
                 retired, self._retired = self._retired, []

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 __all__ = ["REGISTRY", "OutputCapture", "RunState", "Stop", "should_stop"]
 
@@ -69,15 +69,27 @@ class RunState:
     detail: str = ""
     """Human-readable detail for ``stop`` (what was denied, what was malformed)."""
     cancelled: bool = False
-    wake: threading.Event = field(default_factory=threading.Event)
-    """Set on cancellation so host-side waits (sleep) return at once."""
+    wake: threading.Event | None = None
+    """Set on cancellation so host-side waits (sleep) return at once. It is the
+    instance's own event, attached by ``attach``: making one per run costs
+    more than a small run."""
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
 
+    def attach(self, wake: threading.Event, timeout: float) -> None:
+        """Start the clock on the instance that will run this state."""
+        wake.clear()
+        self.wake = wake
+        self.deadline = time.monotonic() + timeout
+        if self.cancelled:  # cancelled before it started
+            wake.set()
+
     def cancel(self) -> None:
+        """Stop the run (from any thread): within one epoch tick, or at once if sleeping."""
         self.cancelled = True
-        self.wake.set()
+        if self.wake is not None:
+            self.wake.set()
 
 
 REGISTRY: dict[int, RunState] = {}

@@ -77,7 +77,7 @@ class Sandbox:
     def session(self, *, limits: Limits | None = None) -> Session:
         """A ``Session`` whose interpreter comes from this sandbox's pool."""
         limits = limits or self.limits
-        return Session(limits=limits, _instance=self._pool(limits).acquire(), _executor=self._worker())
+        return Session(limits=limits, _instance=self._pool(limits).acquire(keep=True), _executor=self._worker())
 
     def _run(self, code: str, limits: Limits, state: RunState) -> ExecutionResult:
         pool = self._pool(limits)

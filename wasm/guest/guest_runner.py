@@ -13,6 +13,7 @@ import linecache
 import sys
 import time
 import traceback
+from json.encoder import encode_basestring as _quote
 
 from wit_world.imports import host
 
@@ -23,6 +24,11 @@ _MAX_REPR = 64 * 1024
 _MAX_JSON_DEPTH = 100
 
 _session_namespace: dict = {}
+_compiled: dict = {}  # source -> (body, final expression): an LRU, see _compile
+_COMPILED_MAX = 64
+_options_cache: list = ["", {}]
+_NOTHING = compile("", FILENAME, "exec")
+_EMPTY_REPLY = '{"stdout": "", "stderr": "", "error": null, "value_kind": "none", "value": null}'
 
 
 def _host_sleep(seconds: float) -> None:
@@ -54,6 +60,8 @@ class _HostStream:
     def write(self, text: str) -> int:
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        if not text.isascii():
+            text.encode("utf-8")  # lone surrogates raise UnicodeEncodeError, as in CPython
         self._parts.append(text)
         self._size += len(text)
         if self._size >= _FLUSH_AT:
@@ -96,7 +104,28 @@ def _fresh_namespace() -> dict:
 
 
 def _compile(code: str):
-    """Split the script into a body and, REPL-style, a final expression."""
+    """Split the script into a body and, REPL-style, a final expression.
+
+    Compiling costs tens of microseconds in wasm, more than a small run
+    itself, so a session re-running the same source reuses the code objects.
+    """
+    hit = _compiled.pop(code, None)
+    if hit is None:
+        hit = _compile_new(code)
+        if len(_compiled) >= _COMPILED_MAX:
+            del _compiled[next(iter(_compiled))]
+    _compiled[code] = hit
+    return hit
+
+
+def _compile_new(code: str):
+    if "\n" not in code.strip() and ";" not in code:
+        # A one-line script is often a bare expression: compiling it in eval
+        # mode directly skips building a Python AST (more than half the cost).
+        try:
+            return _NOTHING, compile(code, FILENAME, "eval")
+        except SyntaxError:
+            pass  # a statement (or a real syntax error, reported below)
     tree = ast.parse(code, FILENAME, "exec")
     last = None
     if tree.body and isinstance(tree.body[-1], ast.Expr):
@@ -105,10 +134,26 @@ def _compile(code: str):
     return body, (compile(last, FILENAME, "eval") if last is not None else None)
 
 
+def _valid_text(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:  # lone surrogates: not valid text outside Python
+        return False
+
+
+def _clean(text: str) -> str:
+    return text if _valid_text(text) else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _json_safe(value, depth: int = 0) -> bool:
     """True when `value` survives a JSON round trip unchanged (lists for tuples aside)."""
-    if value is None or value is True or value is False or type(value) in (int, str):
+    if value is None or value is True or value is False or type(value) is int:
         return True
+    if type(value) is str:
+        return _valid_text(value)
     if type(value) is float:
         return value == value and value not in (float("inf"), float("-inf"))
     if depth >= _MAX_JSON_DEPTH:
@@ -116,7 +161,7 @@ def _json_safe(value, depth: int = 0) -> bool:
     if type(value) in (list, tuple):
         return all(_json_safe(item, depth + 1) for item in value)
     if type(value) is dict:
-        return all(type(k) is str and _json_safe(v, depth + 1) for k, v in value.items())
+        return all(type(k) is str and _valid_text(k) and _json_safe(v, depth + 1) for k, v in value.items())
     return False
 
 
@@ -126,7 +171,7 @@ def _encode_value(value) -> tuple[str, str]:
         return "none", "null"
     if _json_safe(value):
         try:
-            return "json", json.dumps(value, ensure_ascii=False)
+            return "json", json.dumps(value, ensure_ascii=False)  # text checked by _json_safe
         except (ValueError, RecursionError):  # e.g. int too large to print
             pass
     try:
@@ -135,7 +180,7 @@ def _encode_value(value) -> tuple[str, str]:
         text = f"<unrepresentable {type(value).__name__}: {type(exc).__name__}>"
     if len(text) > _MAX_REPR:
         text = text[:_MAX_REPR] + f"... [repr truncated, {len(text)} characters]"
-    return "repr", json.dumps(text, ensure_ascii=False)
+    return "repr", json.dumps(_clean(text), ensure_ascii=False)
 
 
 def _describe(exc: BaseException) -> dict:
@@ -175,15 +220,25 @@ def _describe(exc: BaseException) -> dict:
 
 
 def _envelope(stdout: str, stderr: str, kind: str, value_json: str, error) -> str:
-    head = json.dumps({"stdout": stdout, "stderr": stderr, "error": error}, ensure_ascii=False)
-    return head[:-1] + ', "value_kind": "' + kind + '", "value": ' + value_json + "}"
+    if not stdout and not stderr and error is None and kind == "none":
+        return _EMPTY_REPLY
+    # Assembled by hand: json.dumps of the whole dict costs more than the run.
+    return "".join((
+        '{"stdout": ', _quote(stdout), ', "stderr": ', _quote(stderr),
+        ', "error": ', "null" if error is None else json.dumps(error),
+        ', "value_kind": "', kind, '", "value": ', value_json, "}",
+    ))  # fmt: skip
 
 
 def run(code: str, options_json: str) -> str:
-    options = json.loads(options_json)
+    if options_json != _options_cache[0]:
+        _options_cache[:] = [options_json, json.loads(options_json)]
+    options = _options_cache[1]
     out, err = _HostStream("stdout"), _HostStream("stderr")
     sys.stdout, sys.stderr = out, err
-    sys.setrecursionlimit(int(options.get("recursion_limit", 1000)))
+    limit = int(options.get("recursion_limit", 1000))
+    if sys.getrecursionlimit() != limit:
+        sys.setrecursionlimit(limit)
     if options.get("fresh", True):
         namespace = _fresh_namespace()
     else:
@@ -203,7 +258,7 @@ def run(code: str, options_json: str) -> str:
         if exc.code not in (None, 0):
             error = {"type": "SystemExit", "message": str(exc.code), "traceback": None, "line": None}
     except BaseException as exc:
-        error = _describe(exc)
+        error = {k: _clean(v) if type(v) is str else v for k, v in _describe(exc).items()}
     finally:
         sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
     return _envelope(out.take(), err.take(), kind, value_json, error)
