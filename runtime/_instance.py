@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import threading
+import time
 from collections.abc import Callable
 
 from wasmtime import Store, WasiConfig, WasmtimeError
@@ -11,7 +12,7 @@ from wasmtime import Store, WasiConfig, WasmtimeError
 from ._abi import call_export, context_key, set_epoch_callback
 from ._engine import GuestRuntime
 from ._errors import ExecutionError, GuestBuildError
-from ._run_state import REGISTRY, RunState, should_stop
+from ._run_state import REGISTRY, OutputCapture, RunState, should_stop
 from ._traps import convert_trap
 
 __all__ = ["GuestInstance", "RawOutcome"]
@@ -24,6 +25,7 @@ _WARM_UP = (
     "1 / 0",
     "print(1)",
 )
+_WARM_UP_TIMEOUT = 30.0
 """Trusted first calls: they touch the pages typical runs need (compiling,
 printing, values, tracebacks), so the copy-on-write faults are paid before a
 user's run (pre-warming). Each runs in a fresh namespace and leaves none."""
@@ -81,9 +83,14 @@ class GuestInstance:
         """Reused by each run's state for cancellable host-side waits."""
 
     def warm(self) -> None:
-        """Make the trusted warm-up calls (no run state: nothing is captured)."""
-        for code in _WARM_UP:
-            call_export(self.store, self._run, code, '{"fresh": true}')
+        """Make the trusted warm-up calls; what they print is discarded."""
+        state = RunState(deadline=time.monotonic() + _WARM_UP_TIMEOUT, capture=OutputCapture(1 << 20))
+        REGISTRY[self.key] = state
+        try:
+            for code in _WARM_UP:
+                call_export(self.store, self._run, code, '{"fresh": true}')
+        finally:
+            del REGISTRY[self.key]
 
     def execute(self, code: str, options: str, state: RunState, *, memory_bytes: int, fuel: int | None) -> RawOutcome:
         """Run ``code`` under ``state``; traps are converted, never raised."""

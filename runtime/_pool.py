@@ -131,7 +131,10 @@ class InstancePool:
             if missing:
                 try:
                     instance = GuestInstance(self.runtime())
-                    instance.warm()
+                    if not self.fuel:
+                        # Warming changes interpreter state (caches, GC counts), so
+                        # fuel-metered instances stay as built: same code, same fuel.
+                        instance.warm()
                 except BaseException as exc:  # e.g. the build failed: tell waiters, stop filling
                     log.error("could not fill the instance pool", exc_info=exc)
                     with self._cond:

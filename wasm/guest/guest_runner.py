@@ -19,6 +19,8 @@ from wit_world.imports import host
 
 FILENAME = "<script>"
 _FLUSH_AT = 64 * 1024
+_EAGER_FLUSHES = 100  # lines handed over at once before coalescing starts
+_COALESCE = 0.005  # seconds between flushes of a heavy printer
 _MAX_TRACEBACK = 16 * 1024
 _MAX_REPR = 64 * 1024
 _MAX_JSON_DEPTH = 100
@@ -40,6 +42,7 @@ def _host_sleep(seconds: float) -> None:
 
 
 time.sleep = _host_sleep
+_wall_clock = time.time  # WASI wall clock: no host round trip, unlike monotonic
 
 
 class _OutputLimitReached(OSError):
@@ -47,12 +50,19 @@ class _OutputLimitReached(OSError):
 
 
 class _HostStream:
-    """A text stream that buffers in guest memory and hands chunks to the host."""
+    """A text stream that hands lines to the host as they are printed.
+
+    Output reaches the host line by line, so a run the host kills (timeout,
+    fuel) still reports what it printed. A heavy printer is coalesced: after
+    the first lines, a flush happens at most every few milliseconds or 64 KiB.
+    """
 
     def __init__(self, name: str) -> None:
         self.name = name
         self._parts: list[str] = []
         self._size = 0
+        self._flushes = 0
+        self._last_flush = 0.0
         self.closed = False
         self.encoding = "utf-8"
         self.errors = "strict"
@@ -64,7 +74,9 @@ class _HostStream:
             text.encode("utf-8")  # lone surrogates raise UnicodeEncodeError, as in CPython
         self._parts.append(text)
         self._size += len(text)
-        if self._size >= _FLUSH_AT:
+        if self._size >= _FLUSH_AT or (
+            "\n" in text and (self._flushes < _EAGER_FLUSHES or _wall_clock() - self._last_flush >= _COALESCE)
+        ):
             self.flush()
         return len(text)
 
@@ -77,6 +89,9 @@ class _HostStream:
             text = "".join(self._parts)
             self._parts.clear()
             self._size = 0
+            self._flushes += 1
+            if self._flushes >= _EAGER_FLUSHES:
+                self._last_flush = _wall_clock()
             if not host.emit(self.name, text):
                 raise _OutputLimitReached(f"{self.name}: output limit reached, the rest is dropped")
 

@@ -1,0 +1,56 @@
+"""Helpers shared by the benchmark modules (importable: pytest puts this directory on ``sys.path``)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import pytest
+from pytest_benchmark.fixture import BenchmarkFixture
+
+__all__ = ["FIGURES", "Figure", "Record", "geometric_mean", "median_of", "rss_bytes"]
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One headline number for the end-of-run summary, with its goal."""
+
+    section: str
+    name: str
+    value: float
+    unit: str
+    """``s`` (seconds), ``x`` (a ratio), ``MiB``, or a rate such as ``runs/s``."""
+    goal: str = ""
+    detail: str = ""
+
+
+FIGURES = pytest.StashKey[list[Figure]]()
+"""Where the ``figure`` fixture collects figures, on the pytest config."""
+
+
+class Record(Protocol):
+    """The ``figure`` fixture: stores a figure in ``extra_info`` and in the summary."""
+
+    def __call__(
+        self, section: str, name: str, value: float, unit: str, *, goal: str = "", detail: str = ""
+    ) -> None: ...
+
+
+def rss_bytes() -> int:
+    """This process's resident set size, read from ``/proc/self/status``."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("VmRSS not found in /proc/self/status")
+
+
+def median_of(benchmark: BenchmarkFixture) -> float | None:
+    """The benchmark's median in seconds, or None when benchmarks are disabled."""
+    stats = benchmark.stats
+    return None if stats is None else float(stats["median"])
+
+
+def geometric_mean(values: list[float]) -> float:
+    return math.exp(sum(math.log(v) for v in values) / len(values))

@@ -1,0 +1,24 @@
+"""Shared fixtures: the costly objects are made once per test session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from runtime import Limits, Sandbox
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[Sandbox]:
+    """A sandbox with the default limits and a warm pool."""
+    with Sandbox(pool_size=2) as sb:
+        sb.wait_ready()
+        yield sb
+
+
+@pytest.fixture(scope="session")
+def quick() -> Iterator[Sandbox]:
+    """A sandbox with a short timeout, for tests that hit it on purpose."""
+    with Sandbox(limits=Limits(timeout=0.5), pool_size=1) as sb:
+        yield sb
