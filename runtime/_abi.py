@@ -54,7 +54,7 @@ def context_key(context: Any) -> int:
 # wasm_byte_vec_new with a prototype that takes bytes as they are (wasmtime-py's
 # own wants a cast pointer, which costs more than the copy).
 _byte_vec_new = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p)(
-    ctypes.cast(ffi.dll.wasm_byte_vec_new, ctypes.c_void_p).value
+    ctypes.cast(ffi.dll.wasm_byte_vec_new, ctypes.c_void_p).value or 0
 )
 
 
@@ -126,7 +126,7 @@ def _lower(val: Any, kind: Kind, value: Any) -> None:
 
 # Callbacks must outlive every store that may call them: keep them here.
 _KEEP_ALIVE: list[Any] = []
-_NO_FINALIZER = ctypes.cast(None, ctypes.CFUNCTYPE(None, ctypes.c_void_p))
+_NO_FINALIZER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)()  # a NULL function pointer
 
 
 def add_host_func(

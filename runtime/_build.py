@@ -58,7 +58,9 @@ def cache_dir() -> Path:
 
 
 def _inputs(source: Path) -> list[Path]:
-    return sorted(p for sub in ("wit", "guest") for p in (source / sub).rglob("*") if p.is_file() and p.suffix in {".wit", ".py"})
+    return sorted(
+        p for sub in ("wit", "guest") for p in (source / sub).rglob("*") if p.is_file() and p.suffix in {".wit", ".py"}
+    )
 
 
 def _build_key(source: Path) -> str:
@@ -100,7 +102,7 @@ def guest_component() -> Path:
 
 
 def _componentize(source: Path, target: Path) -> None:
-    import tzdata  # the guest's offline time-zone database, read at build time
+    import tzdata  # type: ignore[import-untyped]  # the guest's offline tz database, read at build time
 
     log.warning("building the sandbox guest component (first use only, about 15 s)...")
     with tempfile.TemporaryDirectory(prefix="otc-build-") as tmp:

@@ -58,8 +58,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("file", help="path of the script, or - to read it from stdin")
     demo = commands.add_parser("demo", help="run the embedded demo script (printed first)")
     for sub in (run, demo):
-        sub.add_argument("--timeout", type=float, default=_DEFAULTS.timeout, help="wall-clock seconds (default %(default)s)")
-        sub.add_argument("--memory-mb", type=int, default=_DEFAULTS.memory_mb, help="linear memory cap (default %(default)s)")
+        sub.add_argument(
+            "--timeout", type=float, default=_DEFAULTS.timeout, help="wall-clock seconds (default %(default)s)"
+        )
+        sub.add_argument(
+            "--memory-mb", type=int, default=_DEFAULTS.memory_mb, help="linear memory cap (default %(default)s)"
+        )
         sub.add_argument("--max-output-bytes", type=int, default=_DEFAULTS.max_output_bytes, help="stdout+stderr cap")
         sub.add_argument("--fuel", type=int, default=None, help="deterministic CPU budget (default: none)")
         sub.add_argument("--json", action="store_true", help="print the whole result as one JSON object")

@@ -33,11 +33,13 @@ def run_on(instance: GuestInstance, code: str, limits: Limits, state: RunState, 
     started = time.monotonic()
     state.attach(instance.wake, limits.timeout)
     reply, trap, fuel = instance.execute(
-        code, run_options(limits.recursion_limit, fresh=fresh), state, memory_bytes=limits.memory_mb << 20, fuel=limits.fuel
+        code,
+        run_options(limits.recursion_limit, fresh=fresh),
+        state,
+        memory_bytes=limits.memory_mb << 20,
+        fuel=limits.fuel,
     )
-    return build_result(
-        reply, trap, state.capture, limits, duration=time.monotonic() - started, fuel_consumed=fuel
-    )
+    return build_result(reply, trap, state.capture, limits, duration=time.monotonic() - started, fuel_consumed=fuel)
 
 
 async def arun_in_thread(executor: Executor, state: RunState, work: Callable[[], ExecutionResult]) -> ExecutionResult:

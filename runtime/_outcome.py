@@ -49,7 +49,8 @@ def check_code(code: object, limits: Limits) -> str:
         raise InvalidCode(f"code is not valid text: {exc.reason} at index {exc.start}") from None
     if size > limits.max_code_bytes:
         raise InvalidCode(
-            f"code is {size} bytes, over Limits.max_code_bytes={limits.max_code_bytes}; raise the limit or send less code"
+            f"code is {size} bytes, over Limits.max_code_bytes={limits.max_code_bytes}; "
+            "raise the limit or send less code"
         )
     return code
 
@@ -161,7 +162,10 @@ def _read_reply(reply: str, capture: OutputCapture, limits: Limits) -> tuple[Exe
         return GuestCrashed("the guest sent a repr value that is not a string"), None, "none"
     if kind != "none":
         size = len(reply) - len(parsed.stdout) - len(parsed.stderr)  # a cheap upper bound on the value's size
-        if size > limits.max_output_bytes - capture.used and len(json.dumps(value)) > limits.max_output_bytes - capture.used:
+        if (
+            size > limits.max_output_bytes - capture.used
+            and len(json.dumps(value)) > limits.max_output_bytes - capture.used
+        ):
             message = f"the final value does not fit in the {limits.max_output_bytes}-byte output budget"
             return OutputLimitExceeded(message), None, "none"
     return error, value, kind

@@ -29,7 +29,7 @@ class Stop(enum.Enum):
 class OutputCapture:
     """stdout and stderr of one run, capped at ``cap`` UTF-8 bytes in total."""
 
-    __slots__ = ("cap", "used", "overflowed", "_parts")
+    __slots__ = ("_parts", "cap", "overflowed", "used")
 
     def __init__(self, cap: int) -> None:
         self.cap = cap

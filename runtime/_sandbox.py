@@ -90,7 +90,9 @@ class Sandbox:
     def _worker(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._executor is None:
-                self._executor = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="otc-run")
+                self._executor = ThreadPoolExecutor(
+                    max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="otc-run"
+                )
             return self._executor
 
     def close(self) -> None:

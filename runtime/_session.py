@@ -88,7 +88,7 @@ class Session:
                 self._broken_by = ExecutionError("the session was closed")
                 self._instance.close()
         if self._owned_executor:
-            self._executor.shutdown(wait=True)  # type: ignore[union-attr]
+            self._executor.shutdown(wait=True)
 
     def __enter__(self) -> Session:
         return self

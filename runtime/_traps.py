@@ -37,7 +37,9 @@ def _convert(exc: WasmtimeError, state: RunState, out_of_fuel: bool) -> Executio
     if state.stop is Stop.CANCELLED:
         return Cancelled("the run was cancelled by the caller")
     if state.stop is Stop.OUTPUT:
-        return OutputLimitExceeded("the script kept printing after the output limit was reached", value=state.capture.cap)
+        return OutputLimitExceeded(
+            "the script kept printing after the output limit was reached", value=state.capture.cap
+        )
     if state.stop is Stop.DENIED:
         return GuestCrashed(state.detail)
     if state.stop is Stop.PROTOCOL:

@@ -102,7 +102,9 @@ def test_memory_single_huge_allocation(sandbox: Sandbox) -> None:
 
 
 def test_memory_error_caught_by_the_script_is_not_a_breach(sandbox: Sandbox) -> None:
-    r = sandbox.run("try:\n    bytearray(10**9)\nexcept MemoryError:\n    x = 'handled'\nx", limits=Limits(memory_mb=64))
+    r = sandbox.run(
+        "try:\n    bytearray(10**9)\nexcept MemoryError:\n    x = 'handled'\nx", limits=Limits(memory_mb=64)
+    )
     assert r.ok and r.value == "handled"
 
 

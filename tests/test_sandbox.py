@@ -138,7 +138,7 @@ def test_bad_code_is_rejected_before_the_guest(sandbox: Sandbox, code: object, l
 
 
 def test_limits_must_be_limits() -> None:
-    with pytest.raises(TypeError, match="runtime.Limits"):
+    with pytest.raises(TypeError, match=r"runtime\.Limits"):
         Sandbox(limits={"timeout": 1})  # type: ignore[arg-type]
 
 

@@ -7,15 +7,69 @@ import pytest
 
 from runtime import Sandbox
 
-AVAILABLE = """
-json re math datetime zoneinfo time calendar collections itertools functools operator statistics
-decimal fractions random string textwrap unicodedata heapq bisect dataclasses typing enum copy
-pprint base64 binascii hashlib hmac secrets csv io difflib uuid urllib.parse html ipaddress asyncio
-abc array ast colorsys contextlib contextvars email.utils graphlib gzip inspect keyword numbers
-shlex struct tomllib traceback types weakref xml.etree.ElementTree zlib html.parser
-""".split()
+AVAILABLE = [
+    "json",
+    "re",
+    "math",
+    "datetime",
+    "zoneinfo",
+    "time",
+    "calendar",
+    "collections",
+    "itertools",
+    "functools",
+    "operator",
+    "statistics",
+    "decimal",
+    "fractions",
+    "random",
+    "string",
+    "textwrap",
+    "unicodedata",
+    "heapq",
+    "bisect",
+    "dataclasses",
+    "typing",
+    "enum",
+    "copy",
+    "pprint",
+    "base64",
+    "binascii",
+    "hashlib",
+    "hmac",
+    "secrets",
+    "csv",
+    "io",
+    "difflib",
+    "uuid",
+    "urllib.parse",
+    "html",
+    "ipaddress",
+    "asyncio",
+    "abc",
+    "array",
+    "ast",
+    "colorsys",
+    "contextlib",
+    "contextvars",
+    "email.utils",
+    "graphlib",
+    "gzip",
+    "inspect",
+    "keyword",
+    "numbers",
+    "shlex",
+    "struct",
+    "tomllib",
+    "traceback",
+    "types",
+    "weakref",
+    "xml.etree.ElementTree",
+    "zlib",
+    "html.parser",
+]
 
-UNAVAILABLE = "sqlite3 lzma bz2 ssl ctypes multiprocessing".split()
+UNAVAILABLE = ["sqlite3", "lzma", "bz2", "ssl", "ctypes", "multiprocessing"]
 
 
 @pytest.mark.parametrize("module", AVAILABLE)

@@ -5,9 +5,8 @@ that poisons the instance, so the only thing here is a catch-all that
 returns a constant (no allocation needed to build it).
 """
 
-import wit_world
-
 import guest_preload  # noqa: F401  (stdlib imported at build time is in the snapshot)
+import wit_world
 from guest_runner import run as _run
 
 _FATAL = '{"fatal": "the guest runner failed"}'

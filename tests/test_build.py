@@ -1,0 +1,44 @@
+"""The guest is built on first use and cached by content; a second process
+loads the compiled artifact instead of compiling."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from runtime import Sandbox, cache_dir
+from runtime._build import _build_key, guest_source_dir
+
+
+def test_build_key_follows_the_guest_sources(tmp_path: Path) -> None:
+    copy = tmp_path / "wasm"
+    shutil.copytree(guest_source_dir(), copy)
+    before = _build_key(copy)
+    assert _build_key(copy) == before
+    runner = copy / "guest" / "guest_runner.py"
+    runner.write_text(runner.read_text() + "\n# changed\n")
+    assert _build_key(copy) != before
+    (copy / "wit" / "extra.wit").write_text("// new\n")
+    assert _build_key(copy) != before
+
+
+def test_second_process_reuses_the_compiled_artifact(sandbox: Sandbox) -> None:
+    assert sandbox.run("1").ok  # this process has built and compiled everything
+    artifacts = {p: p.stat().st_mtime_ns for p in cache_dir().iterdir() if p.suffix in {".wasm", ".cwasm"}}
+    assert any(p.suffix == ".cwasm" for p in artifacts)
+    script = "from runtime import Sandbox\nprint(Sandbox(pool_size=0).run('6 * 7').value)"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "42"
+    assert "building" not in done.stderr  # nothing was rebuilt
+    after = {p: p.stat().st_mtime_ns for p in cache_dir().iterdir() if p.suffix in {".wasm", ".cwasm"}}
+    assert after == artifacts  # nothing was rewritten either
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="permission bits")
+def test_cache_dir_is_private() -> None:
+    assert cache_dir().stat().st_mode & 0o077 == 0

@@ -1,0 +1,60 @@
+"""The ``otc`` command: output, value, error and exit status."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from runtime._cli import main
+
+
+def test_run_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    script = tmp_path / "job.py"
+    script.write_text("print('hello')\n{'n': 3}\n")
+    assert main(["run", str(script)]) == 0
+    out = capsys.readouterr().out
+    assert out == 'hello\n=> {"n": 3}\n'
+
+
+def test_run_stdin_failure_exits_1(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("print('partial')\nx = 1\nx / 0\n"))
+    assert main(["run", "-"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "partial\n"
+    assert "error: GuestException: division by zero (line 3)" in captured.err
+    assert 'File "<script>", line 3' in captured.err
+
+
+def test_timeout_flag_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    script = tmp_path / "spin.py"
+    script.write_text("print('go')\nwhile True: pass\n")
+    assert main(["run", "--timeout", "0.3", "--json", str(script)]) == 1
+    result = json.loads(capsys.readouterr().out)
+    assert result["ok"] is False
+    assert result["stdout"] == "go\n"
+    assert (result["error"]["error"], result["error"]["limit"], result["error"]["value"]) == (
+        "TimeoutExceeded",
+        "timeout",
+        0.3,
+    )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["run", "missing.py"], ["run", "--timeout", "0", "x.py"], ["run", "--memory-mb", "-1", "x.py"]],
+    ids=["missing-file", "zero-timeout", "negative-memory"],
+)
+def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    assert capsys.readouterr().err.startswith("otc: ")
+
+
+def test_demo(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "requests by path: {'/api/users': 3, '/api/orders': 2}" in out
+    assert "open('/etc/passwd').read() -> FileNotFoundError" in out
+    assert out.rstrip().endswith('=> {"p50_ms": 18, "max_ms": 340, "requests": 5}')
