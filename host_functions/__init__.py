@@ -1,7 +1,24 @@
-"""Host functions the guest can reach: the tool registry lands here.
+"""Tools the guest can call: host functions the embedding application grants.
 
-Nothing is exported yet: in this release the only host functions are the
-runtime's own (output, sleep) and every tool call is denied.
+A ``Tool`` is data (name, description, JSON Schemas, the callable); ``@tool``
+builds one from a function's signature and docstring; a ``ToolSet`` grants
+several to a ``runtime.Sandbox``. Calls are validated on the host, run
+concurrently (async tools on an event loop, sync tools on a thread pool) and
+logged in ``ExecutionResult.tool_calls``.
 """
 
-__all__: list[str] = []
+from runtime._errors import ToolDefinitionError, ToolError
+
+from ._context import ToolContext
+from ._tool import Tool, ToolArgumentError, tool
+from ._toolset import ToolSet
+
+__all__ = [
+    "Tool",
+    "ToolArgumentError",
+    "ToolContext",
+    "ToolDefinitionError",
+    "ToolError",
+    "ToolSet",
+    "tool",
+]

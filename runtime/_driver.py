@@ -13,6 +13,10 @@ import math
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ._dispatch import ToolDispatcher
 
 from ._instance import GuestInstance
 from ._limits import Limits
@@ -20,7 +24,10 @@ from ._outcome import build_result, run_options
 from ._result import ExecutionResult
 from ._run_state import OutputCapture, RunState
 
-__all__ = ["arun_in_thread", "new_state", "run_on"]
+if TYPE_CHECKING:
+    from host_functions import ToolSet
+
+__all__ = ["ToolGrant", "arun_in_thread", "new_state", "run_on"]
 
 
 def new_state(limits: Limits) -> RunState:
@@ -28,18 +35,38 @@ def new_state(limits: Limits) -> RunState:
     return RunState(deadline=math.inf, capture=OutputCapture(limits.max_output_bytes))
 
 
-def run_on(instance: GuestInstance, code: str, limits: Limits, state: RunState, *, fresh: bool) -> ExecutionResult:
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ToolGrant:
+    """The tools one run may call, and where and with what they run."""
+
+    tools: ToolSet
+    guest_json: str
+    """``tools.guest_json()``, computed once per sandbox."""
+    deps: Any
+    """The application's per-run context (``ToolContext.deps``)."""
+    loop: asyncio.AbstractEventLoop
+    """The event loop async tools run on."""
+
+
+def run_on(
+    instance: GuestInstance, code: str, limits: Limits, state: RunState, *, fresh: bool, grant: ToolGrant | None = None
+) -> ExecutionResult:
     """Run checked ``code`` on ``instance`` and build its result."""
     started = time.monotonic()
     state.attach(instance.wake, limits.timeout)
-    reply, trap, fuel = instance.execute(
-        code,
-        run_options(limits.recursion_limit, fresh=fresh),
-        state,
-        memory_bytes=limits.memory_mb << 20,
-        fuel=limits.fuel,
+    dispatcher = None
+    if grant is not None:
+        dispatcher = state.dispatcher = ToolDispatcher(grant.tools, limits, grant.deps, grant.loop, state)
+    options = run_options(limits.recursion_limit, fresh=fresh, tools=grant.guest_json if grant else "")
+    try:
+        reply, trap, fuel = instance.execute(
+            code, options, state, memory_bytes=limits.memory_mb << 20, fuel=limits.fuel
+        )
+    finally:
+        calls = dispatcher.close() if dispatcher is not None else ()
+    return build_result(
+        reply, trap, state.capture, limits, duration=time.monotonic() - started, fuel_consumed=fuel, tool_calls=calls
     )
-    return build_result(reply, trap, state.capture, limits, duration=time.monotonic() - started, fuel_consumed=fuel)
 
 
 async def arun_in_thread(executor: Executor, state: RunState, work: Callable[[], ExecutionResult]) -> ExecutionResult:

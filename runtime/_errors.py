@@ -5,7 +5,9 @@ Hierarchy::
     OtcError
     ├── UsageError                  the caller's mistake; raised at once, never in a result
     │   ├── InvalidLimits           a Limits field out of range (also a ValueError)
-    │   └── InvalidCode             code that is not text, or too large (also a ValueError)
+    │   ├── InvalidCode             code that is not text, or too large (also a ValueError)
+    │   └── ToolDefinitionError     a function that cannot be a tool, or a name conflict
+    ├── ToolError                   raised by a tool to tell the script why it failed
     ├── GuestBuildError             the guest component could not be built or loaded
     ├── SessionBroken               a session's interpreter died; raised by its next run
     └── ExecutionError              a run failed; found in ``ExecutionResult.error``
@@ -48,6 +50,8 @@ __all__ = [
     "RecursionLimitExceeded",
     "SessionBroken",
     "TimeoutExceeded",
+    "ToolDefinitionError",
+    "ToolError",
     "UsageError",
 ]
 
@@ -73,6 +77,23 @@ class InvalidLimits(UsageError, ValueError):
 class InvalidCode(UsageError, ValueError):
     """Raised by ``run`` before anything reaches the guest when the code is not
     a ``str`` or is longer than ``Limits.max_code_bytes``."""
+
+
+class ToolDefinitionError(UsageError, TypeError):
+    """Raised when a tool is defined: the function cannot be described as a
+    tool (``*args``, an unsupported annotation, a bad name), or two tools in a
+    ``ToolSet`` share a name."""
+
+
+class ToolError(OtcError):
+    """Raise it inside a tool to fail the call with ``message`` shown to the
+    script (as a guest ``ToolError`` it can catch). Any other exception a tool
+    raises reaches the script only as its type name: messages of unexpected
+    errors can carry secrets, so they stay in the host's call log."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
 
 
 class GuestBuildError(OtcError):

@@ -1,7 +1,8 @@
 """The host side of the guest's imports, defined once on the shared linker.
 
 * ``otc:sandbox/host``: output, deadline-aware sleep, and the tool-call
-  functions (which deny every call until tools are granted);
+  functions, served by the run's ``ToolDispatcher`` (every call is denied
+  when no tools are granted);
 * ``wasi:clocks/monotonic-clock`` is replaced: ``now`` and ``resolution`` work,
   but the blocking waits (``subscribe-*``) trap, because an epoch deadline
   cannot interrupt a thread blocked inside WASI. The guest's ``time.sleep``
@@ -28,7 +29,7 @@ __all__ = ["define_imports"]
 
 HOST_INTERFACE = "otc:sandbox/host@0.1.0"
 _STREAMS = frozenset({"stdout", "stderr"})
-_NO_TOOLS = json.dumps({"error": {"type": "ToolError", "message": "no tools are granted to this sandbox"}})
+_NO_TOOLS = json.dumps({"error": {"kind": "unknown", "tool": "", "message": "no tools are granted to this sandbox"}})
 
 
 def _state(key: int) -> RunState:
@@ -67,14 +68,21 @@ def _sleep(key: int, seconds: float) -> None:
         raise _stop(state, Stop.TIMEOUT, "run timed out while sleeping")
 
 
-def _deny_tool(key: int, name: str, args: str) -> str:
-    _state(key)
-    return _NO_TOOLS
+def _call_tool(key: int, name: str, args: str) -> str:
+    state = _state(key)
+    return _NO_TOOLS if state.dispatcher is None else state.dispatcher.call(name, args)
+
+
+def _submit_tool(key: int, name: str, args: str) -> str:
+    state = _state(key)
+    return _NO_TOOLS if state.dispatcher is None else state.dispatcher.submit(name, args)
 
 
 def _wait_tools(key: int, timeout: float) -> str:
-    _state(key)
-    return "[]"
+    state = _state(key)
+    if timeout != timeout:  # NaN
+        raise _stop(state, Stop.PROTOCOL, "wait-tools: invalid timeout")
+    return "[]" if state.dispatcher is None else state.dispatcher.wait(timeout)
 
 
 def _denied(what: str) -> Callable[..., None]:
@@ -98,8 +106,8 @@ def _wasi_version(linker_imports: list[str], interface: str) -> str:
 def _define_host(instance: LinkerInstance) -> None:
     add_host_func(instance, "emit", _emit, ("string", "string"), "bool")
     add_host_func(instance, "sleep", _sleep, ("f64",), None)
-    add_host_func(instance, "call-tool", _deny_tool, ("string", "string"), "string")
-    add_host_func(instance, "submit-tool", _deny_tool, ("string", "string"), "string")
+    add_host_func(instance, "call-tool", _call_tool, ("string", "string"), "string")
+    add_host_func(instance, "submit-tool", _submit_tool, ("string", "string"), "string")
     add_host_func(instance, "wait-tools", _wait_tools, ("f64",), "string")
 
 

@@ -12,6 +12,8 @@ from wasmtime import Store, WasiConfig, WasmtimeError
 from ._abi import call_export, context_key, set_epoch_callback
 from ._engine import GuestRuntime
 from ._errors import ExecutionError, GuestBuildError
+from ._limits import Limits
+from ._outcome import run_options
 from ._run_state import REGISTRY, OutputCapture, RunState, should_stop
 from ._traps import convert_trap
 
@@ -87,8 +89,10 @@ class GuestInstance:
         state = RunState(deadline=time.monotonic() + _WARM_UP_TIMEOUT, capture=OutputCapture(1 << 20))
         REGISTRY[self.key] = state
         try:
+            # The default options, so a typical run finds them already parsed.
+            options = run_options(Limits().recursion_limit, fresh=True)
             for code in _WARM_UP:
-                call_export(self.store, self._run, code, '{"fresh": true}')
+                call_export(self.store, self._run, code, options)
         finally:
             del REGISTRY[self.key]
 

@@ -66,6 +66,25 @@ class Limits:
     """Largest script accepted, in UTF-8 bytes; larger code is rejected with
     ``InvalidCode`` before it reaches the guest."""
 
+    max_tool_calls: int = 10_000
+    """Tool calls one run may make in total; later calls fail in the script
+    with a ``ToolError`` (kind ``"limit"``)."""
+
+    max_concurrent_tool_calls: int = 64
+    """Tool calls of one run in flight at once; more wait their turn on the host."""
+
+    tool_timeout: float = 30.0
+    """Seconds one tool call may take before the script gets ``ToolTimeoutError``
+    (an async tool is cancelled; a sync tool's thread cannot be stopped and its
+    late result is dropped)."""
+
+    max_tool_payload_bytes: int = 1_000_000
+    """Largest JSON arguments a script may send to one tool call."""
+
+    max_tool_result_bytes: int = 10_000_000
+    """Largest JSON result one tool call may return to the script; a larger
+    result fails the call with a ``ToolError``, the run goes on."""
+
     def __post_init__(self) -> None:
         _positive("timeout", self.timeout, float)
         _positive("memory_mb", self.memory_mb, int)
@@ -73,3 +92,8 @@ class Limits:
         _positive("fuel", self.fuel, int, optional=True)
         _positive("recursion_limit", self.recursion_limit, int)
         _positive("max_code_bytes", self.max_code_bytes, int)
+        _positive("max_tool_calls", self.max_tool_calls, int)
+        _positive("max_concurrent_tool_calls", self.max_concurrent_tool_calls, int)
+        _positive("tool_timeout", self.tool_timeout, float)
+        _positive("max_tool_payload_bytes", self.max_tool_payload_bytes, int)
+        _positive("max_tool_result_bytes", self.max_tool_result_bytes, int)

@@ -13,6 +13,7 @@ import json
 from typing import Any, Literal
 
 import pydantic
+import pydantic_core
 from pydantic import BaseModel, ConfigDict
 
 from ._errors import (
@@ -27,7 +28,7 @@ from ._errors import (
     RecursionLimitExceeded,
 )
 from ._limits import Limits
-from ._result import ExecutionResult
+from ._result import ExecutionResult, ToolCall
 from ._run_state import OutputCapture
 
 __all__ = ["build_result", "check_code", "run_options"]
@@ -56,9 +57,11 @@ def check_code(code: object, limits: Limits) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def run_options(recursion_limit: int, *, fresh: bool) -> str:
-    """The options JSON the guest's runner reads."""
-    return json.dumps({"fresh": fresh, "recursion_limit": recursion_limit})
+def run_options(recursion_limit: int, *, fresh: bool, tools: str = "") -> str:
+    """The options JSON the guest's runner reads; ``tools`` is the JSON list
+    of granted tools' guest descriptions (``ToolSet.guest_json``), if any."""
+    text = json.dumps({"fresh": fresh, "recursion_limit": recursion_limit})
+    return text if not tools else text[:-1] + ', "tools": ' + tools + "}"
 
 
 class _GuestError(BaseModel):
@@ -119,6 +122,7 @@ def build_result(
     *,
     duration: float,
     fuel_consumed: int | None,
+    tool_calls: tuple[ToolCall, ...] = (),
 ) -> ExecutionResult:
     """Turn what the guest answered (or the trap that ended it) into a result."""
     error, value, kind = trap, None, "none"
@@ -140,6 +144,7 @@ def build_result(
         error=error,
         duration=duration,
         fuel_consumed=fuel_consumed,
+        tool_calls=tool_calls,
     )
 
 
@@ -147,7 +152,11 @@ def _read_reply(reply: str, capture: OutputCapture, limits: Limits) -> tuple[Exe
     if len(reply) > 4 * limits.max_output_bytes + _REPLY_OVERHEAD:
         return GuestCrashed(f"the guest's reply is {len(reply)} characters, far over the output limit"), None, "none"
     try:
-        parsed = _REPLY.validate_json(reply)
+        if "NaN" in reply or "Infinity" in reply:
+            # Not JSON, but lenient parsers take them: refuse, values must stay JSON.
+            parsed = _REPLY.validate_python(pydantic_core.from_json(reply, allow_inf_nan=False))
+        else:
+            parsed = _REPLY.validate_json(reply)
     except (pydantic.ValidationError, ValueError) as exc:
         return GuestCrashed(f"the guest answered something malformed ({type(exc).__name__})"), None, "none"
     if isinstance(parsed, _Fatal):
@@ -160,7 +169,7 @@ def _read_reply(reply: str, capture: OutputCapture, limits: Limits) -> tuple[Exe
         value = None
     elif kind == "repr" and not isinstance(value, str):
         return GuestCrashed("the guest sent a repr value that is not a string"), None, "none"
-    if kind != "none":
+    if kind != "none" and not capture.overflowed:  # an overflow is reported as such by build_result
         size = len(reply) - len(parsed.stdout) - len(parsed.stderr)  # a cheap upper bound on the value's size
         if (
             size > limits.max_output_bytes - capture.used

@@ -7,9 +7,38 @@ from typing import Any, Literal
 
 from ._errors import ExecutionError
 
-__all__ = ["ExecutionResult", "ValueKind"]
+__all__ = ["ExecutionResult", "ToolCall", "ToolOutcome", "ValueKind"]
 
 ValueKind = Literal["none", "json", "repr"]
+ToolOutcome = Literal["ok", "error", "invalid", "rejected", "timeout", "cancelled"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ToolCall:
+    """One entry of a run's call log (``ExecutionResult.tool_calls``)."""
+
+    id: int
+    """The call's id within the run (also ``ToolContext.call_id``)."""
+    tool: str
+    """The tool's name, as the script asked for it."""
+    outcome: ToolOutcome
+    """``ok``; ``error`` (the tool raised or returned something unusable);
+    ``invalid`` (arguments failed validation); ``rejected`` (unknown tool or a
+    limit); ``timeout``; ``cancelled`` (the run ended first)."""
+    started: float
+    """Seconds after the run's first tool call was possible (the run's start)."""
+    duration: float
+    """Seconds from the call's arrival on the host to its completion."""
+    arguments_bytes: int
+    """Size of the JSON arguments the script sent."""
+    result_bytes: int
+    """Size of the JSON result returned to the script (0 on failure)."""
+    detail: str | None = None
+    """For the host's eyes only: why the call failed, including the repr of an
+    unexpected exception (which is never sent to the guest)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -45,6 +74,9 @@ class ExecutionResult:
     fuel_consumed: int | None = None
     """Fuel used by the run when ``Limits.fuel`` was set, else ``None``."""
 
+    tool_calls: tuple[ToolCall, ...] = ()
+    """Every tool call the run made, in call order (the call log)."""
+
     @property
     def ok(self) -> bool:
         """True when the run finished without error."""
@@ -67,4 +99,5 @@ class ExecutionResult:
             "error": None if self.error is None else self.error.to_dict(),
             "duration": self.duration,
             "fuel_consumed": self.fuel_consumed,
+            "tool_calls": [call.to_dict() for call in self.tool_calls],
         }

@@ -12,6 +12,7 @@ import enum
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["REGISTRY", "OutputCapture", "RunState", "Stop", "should_stop"]
 
@@ -69,6 +70,8 @@ class RunState:
     detail: str = ""
     """Human-readable detail for ``stop`` (what was denied, what was malformed)."""
     cancelled: bool = False
+    dispatcher: Any = None
+    """The run's ``ToolDispatcher`` when tools are granted (host imports use it)."""
     wake: threading.Event | None = None
     """Set on cancellation so host-side waits (sleep) return at once. It is the
     instance's own event, attached by ``attach``: making one per run costs
@@ -90,6 +93,8 @@ class RunState:
         self.cancelled = True
         if self.wake is not None:
             self.wake.set()
+        if self.dispatcher is not None:
+            self.dispatcher.interrupt()
 
 
 REGISTRY: dict[int, RunState] = {}

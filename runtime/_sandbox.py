@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
-from ._driver import arun_in_thread, new_state, run_on
+from ._driver import ToolGrant, arun_in_thread, new_state, run_on
 from ._limits import Limits
 from ._outcome import check_code
 from ._pool import InstancePool
 from ._result import ExecutionResult
 from ._run_state import RunState
 from ._session import Session
+from ._tool_loop import background_loop
+
+if TYPE_CHECKING:
+    from host_functions import ToolSet
 
 __all__ = ["Sandbox"]
 
@@ -32,16 +38,19 @@ class Sandbox:
             result = sb.run("sum(range(10))")
             result.value  # 45
 
+    ``tools`` are the host functions scripts may call (the default is none);
     ``limits`` are the defaults for every run (``run`` can override them);
     ``pool_size`` is how many warm interpreters to keep ready per engine
     flavour (0 disables the pool: each run instantiates on the spot).
     The guest component is built and compiled on first use, then cached.
     """
 
-    def __init__(self, *, limits: Limits | None = None, pool_size: int = 2) -> None:
+    def __init__(self, *, tools: ToolSet | None = None, limits: Limits | None = None, pool_size: int = 2) -> None:
         if limits is not None and not isinstance(limits, Limits):
             raise TypeError(f"limits must be a runtime.Limits, got {type(limits).__name__}")
         self.limits = limits or Limits()
+        self.tools = tools
+        self._tools_json = tools.guest_json() if tools is not None and len(tools) else ""
         self._pools = {False: InstancePool(fuel=False, size=pool_size), True: InstancePool(fuel=True, size=pool_size)}
         self._pools[self.limits.fuel is not None].start()
         self._executor: ThreadPoolExecutor | None = None
@@ -55,35 +64,45 @@ class Sandbox:
         before measuring. Raises ``GuestBuildError`` if the guest cannot be built."""
         return self._pool(self.limits).wait_ready(timeout)
 
-    def run(self, code: str, *, limits: Limits | None = None) -> ExecutionResult:
+    def run(self, code: str, *, limits: Limits | None = None, context: Any = None) -> ExecutionResult:
         """Run ``code`` in a fresh interpreter and return what happened.
 
+        ``context`` reaches tools as ``ToolContext.deps`` and never the guest.
         Failures of the script (exceptions, limits, crashes) are reported in
         ``ExecutionResult.error``. Raises ``InvalidCode`` when ``code`` is not
         text or is too large, before anything reaches the guest.
         """
         limits = limits or self.limits
         check_code(code, limits)
-        return self._run(code, limits, new_state(limits))
+        grant = self._grant(context, None)
+        return self._run(code, limits, new_state(limits), grant)
 
-    async def arun(self, code: str, *, limits: Limits | None = None) -> ExecutionResult:
-        """``run`` for asyncio: the guest runs on a worker thread. Cancelling the
-        awaiting task stops the guest (reported to nobody: the task is cancelled)."""
+    async def arun(self, code: str, *, limits: Limits | None = None, context: Any = None) -> ExecutionResult:
+        """``run`` for asyncio: the guest runs on a worker thread and async tools
+        on the caller's event loop. Cancelling the awaiting task stops the guest
+        and cancels its tool calls."""
         limits = limits or self.limits
         check_code(code, limits)
         state = new_state(limits)
-        return await arun_in_thread(self._worker(), state, lambda: self._run(code, limits, state))
+        grant = self._grant(context, asyncio.get_running_loop())
+        return await arun_in_thread(self._worker(), state, lambda: self._run(code, limits, state, grant))
 
     def session(self, *, limits: Limits | None = None) -> Session:
-        """A ``Session`` whose interpreter comes from this sandbox's pool."""
+        """A ``Session`` with this sandbox's tools, its interpreter from the pool."""
         limits = limits or self.limits
-        return Session(limits=limits, _instance=self._pool(limits).acquire(keep=True), _executor=self._worker())
+        instance = self._pool(limits).acquire(keep=True)
+        return Session(tools=self.tools, limits=limits, _instance=instance, _executor=self._worker())
 
-    def _run(self, code: str, limits: Limits, state: RunState) -> ExecutionResult:
+    def _grant(self, context: Any, loop: asyncio.AbstractEventLoop | None) -> ToolGrant | None:
+        if not self._tools_json or self.tools is None:
+            return None
+        return ToolGrant(tools=self.tools, guest_json=self._tools_json, deps=context, loop=loop or background_loop())
+
+    def _run(self, code: str, limits: Limits, state: RunState, grant: ToolGrant | None) -> ExecutionResult:
         pool = self._pool(limits)
         instance = pool.acquire()
         try:
-            return run_on(instance, code, limits, state, fresh=True)
+            return run_on(instance, code, limits, state, fresh=True, grant=grant)
         finally:
             pool.release(instance)
 

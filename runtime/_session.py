@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from concurrent.futures import Executor, ThreadPoolExecutor
 from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
-from ._driver import arun_in_thread, new_state, run_on
+from ._driver import ToolGrant, arun_in_thread, new_state, run_on
 from ._engine import guest_runtime
 from ._errors import ExecutionError, SessionBroken
 from ._instance import GuestInstance
@@ -14,6 +16,10 @@ from ._limits import Limits
 from ._outcome import check_code
 from ._result import ExecutionResult
 from ._run_state import RunState
+from ._tool_loop import background_loop
+
+if TYPE_CHECKING:
+    from host_functions import ToolSet
 
 __all__ = ["Session"]
 
@@ -36,32 +42,41 @@ class Session:
     def __init__(
         self,
         *,
+        tools: ToolSet | None = None,
         limits: Limits | None = None,
         _instance: GuestInstance | None = None,
         _executor: Executor | None = None,
     ) -> None:
         self.limits = limits or Limits()
+        self.tools = tools
+        self._tools_json = tools.guest_json() if tools is not None and len(tools) else ""
         self._instance = _instance or GuestInstance(guest_runtime(fuel=self.limits.fuel is not None))
         self._owned_executor = _executor is None
         self._executor = _executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix="otc-session")
         self._lock = threading.Lock()
         self._broken_by: ExecutionError | None = None
 
-    def run(self, code: str, *, limits: Limits | None = None) -> ExecutionResult:
-        """Run ``code`` in this session's interpreter.
+    def run(self, code: str, *, limits: Limits | None = None, context: Any = None) -> ExecutionResult:
+        """Run ``code`` in this session's interpreter (``context`` as in ``Sandbox.run``).
 
         Raises ``InvalidCode`` for bad input and ``SessionBroken`` once an
         earlier run killed the interpreter (or after ``close``).
         """
         limits = self._checked(code, limits)
-        return self._run(code, limits, new_state(limits))
+        return self._run(code, limits, new_state(limits), self._grant(context, None))
 
-    async def arun(self, code: str, *, limits: Limits | None = None) -> ExecutionResult:
+    async def arun(self, code: str, *, limits: Limits | None = None, context: Any = None) -> ExecutionResult:
         """``run`` for asyncio; cancelling the task stops the guest (and, since
         the interpreter is discarded, breaks the session)."""
         limits = self._checked(code, limits)
         state = new_state(limits)
-        return await arun_in_thread(self._executor, state, lambda: self._run(code, limits, state))
+        grant = self._grant(context, asyncio.get_running_loop())
+        return await arun_in_thread(self._executor, state, lambda: self._run(code, limits, state, grant))
+
+    def _grant(self, context: Any, loop: asyncio.AbstractEventLoop | None) -> ToolGrant | None:
+        if not self._tools_json or self.tools is None:
+            return None
+        return ToolGrant(tools=self.tools, guest_json=self._tools_json, deps=context, loop=loop or background_loop())
 
     def _checked(self, code: str, limits: Limits | None) -> Limits:
         limits = limits or self.limits
@@ -70,12 +85,13 @@ class Session:
         check_code(code, limits)
         return limits
 
-    def _run(self, code: str, limits: Limits, state: RunState) -> ExecutionResult:
+    def _run(self, code: str, limits: Limits, state: RunState, grant: ToolGrant | None) -> ExecutionResult:
         with self._lock:
             if self._broken_by is not None:
                 raise SessionBroken(self._broken_by)
-            result = run_on(self._instance, code, limits, state, fresh=False)
-            if not self._instance.alive:
+            result = run_on(self._instance, code, limits, state, fresh=False, grant=grant)
+            # A trap, or a reply the host could not trust: the interpreter goes.
+            if not self._instance.alive or (result.error is not None and result.error.fatal):
                 assert result.error is not None
                 self._broken_by = result.error
                 self._instance.close()

@@ -45,7 +45,8 @@ def _convert(exc: WasmtimeError, state: RunState, out_of_fuel: bool) -> Executio
     if state.stop is Stop.PROTOCOL:
         return GuestCrashed(f"the guest broke the host protocol: {state.detail}")
     if isinstance(exc, ExitTrap):
-        return GuestCrashed(f"the script ended the interpreter (exit status {exc.code})")
+        # WASI's exit carries only success or failure, not the script's number.
+        return GuestCrashed("the script exited the interpreter (os._exit or a WASI exit)")
     if out_of_fuel:
         return FuelExhausted("the script used up its fuel budget", value=None)
     cause = _first_line(exc)

@@ -130,6 +130,13 @@ def test_output(sandbox: Sandbox, code: str) -> None:
     assert sandbox.run("21 * 2").value == 42
 
 
+def test_output_overflow_is_reported_as_printing_even_with_a_final_value(sandbox: Sandbox) -> None:
+    r = sandbox.run("print('x' * 3000)\n'value'", limits=Limits(max_output_bytes=2000))
+    assert isinstance(r.error, OutputLimitExceeded)
+    assert "printed more than 2000 bytes" in r.error.message
+    assert r.value is None
+
+
 def test_output_keeps_exactly_the_first_bytes(sandbox: Sandbox) -> None:
     r = sandbox.run("print(''.join(str(i % 10) for i in range(5000)), end='')", limits=Limits(max_output_bytes=1234))
     assert isinstance(r.error, OutputLimitExceeded)

@@ -175,6 +175,6 @@ def test_cancelled_run_reports_cancelled() -> None:
     with Sandbox(pool_size=0) as sb:
         state = new_state(sb.limits)
         state.cancel()
-        r = sb._run("while True: pass", sb.limits, state)
+        r = sb._run("while True: pass", sb.limits, state, None)
     assert isinstance(r.error, Cancelled)
     assert r.error.fatal

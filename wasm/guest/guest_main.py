@@ -2,8 +2,10 @@
 
 Kept tiny on purpose: an exception escaping an export becomes a Rust panic
 that poisons the instance, so the only thing here is a catch-all that
-returns a constant (no allocation needed to build it).
+describes the failure, or returns a constant if even that fails.
 """
+
+from json.encoder import encode_basestring_ascii as _quote
 
 import guest_preload  # noqa: F401  (stdlib imported at build time is in the snapshot)
 import wit_world
@@ -16,5 +18,8 @@ class WitWorld(wit_world.WitWorld):
     def run(self, code: str, options: str) -> str:
         try:
             return _run(code, options)
-        except BaseException:
-            return _FATAL
+        except BaseException as exc:
+            try:
+                return '{"fatal": ' + _quote(f"{type(exc).__name__}: {exc}"[:500]) + "}"
+            except BaseException:
+                return _FATAL

@@ -8,6 +8,7 @@ matters is enforced on the host.
 
 import ast
 import builtins
+import inspect
 import json
 import linecache
 import sys
@@ -15,6 +16,7 @@ import time
 import traceback
 from json.encoder import encode_basestring as _quote
 
+import guest_tools
 from wit_world.imports import host
 
 FILENAME = "<script>"
@@ -28,8 +30,9 @@ _MAX_JSON_DEPTH = 100
 _session_namespace: dict = {}
 _compiled: dict = {}  # source -> (body, final expression): an LRU, see _compile
 _COMPILED_MAX = 64
-_options_cache: list = ["", {}]
-_NOTHING = compile("", FILENAME, "exec")
+_options_cache: list = ["", {}, {}]  # options JSON, parsed, tool names for the namespace
+_VALUE = "__otc_value__"
+_MISSING = object()
 _EMPTY_REPLY = '{"stdout": "", "stderr": "", "error": null, "value_kind": "none", "value": null}'
 
 
@@ -118,35 +121,54 @@ def _fresh_namespace() -> dict:
     return {"__name__": "__main__", "__builtins__": builtins}
 
 
-def _compile(code: str):
-    """Split the script into a body and, REPL-style, a final expression.
+def _compile(code: str, rewrite: bool):
+    """(code object, is_expression) for a script, cached by source.
 
     Compiling costs tens of microseconds in wasm, more than a small run
-    itself, so a session re-running the same source reuses the code objects.
+    itself, so a session re-running the same source reuses the code object.
     """
-    hit = _compiled.pop(code, None)
+    key = (code, rewrite)
+    hit = _compiled.pop(key, None)
     if hit is None:
-        hit = _compile_new(code)
+        hit = _compile_new(code, rewrite)
         if len(_compiled) >= _COMPILED_MAX:
             del _compiled[next(iter(_compiled))]
-    _compiled[code] = hit
+    _compiled[key] = hit
     return hit
 
 
-def _compile_new(code: str):
-    if "\n" not in code.strip() and ";" not in code:
+def _compile_new(code: str, rewrite: bool):
+    if "\n" not in code.strip() and ";" not in code and "await" not in code:
         # A one-line script is often a bare expression: compiling it in eval
         # mode directly skips building a Python AST (more than half the cost).
         try:
-            return _NOTHING, compile(code, FILENAME, "eval")
+            return compile(code, FILENAME, "eval"), True
         except SyntaxError:
             pass  # a statement (or a real syntax error, reported below)
     tree = ast.parse(code, FILENAME, "exec")
-    last = None
+    if rewrite and ("await" in code or "asyncio" in code):
+        tree = guest_tools.async_call_sites(tree)
     if tree.body and isinstance(tree.body[-1], ast.Expr):
-        last = ast.Expression(tree.body.pop().value)
-    body = compile(tree, FILENAME, "exec")
-    return body, (compile(last, FILENAME, "eval") if last is not None else None)
+        # REPL-style value, kept in one code object so a script with top-level
+        # await runs as one coroutine (tasks made early can be awaited last).
+        last = tree.body[-1]
+        tree.body[-1] = ast.copy_location(ast.Assign([ast.Name(_VALUE, ast.Store())], last.value), last)
+        ast.fix_missing_locations(tree)
+    return compile(tree, FILENAME, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT), False
+
+
+def _tool_names(options: dict) -> dict:
+    specs = options.get("tools")
+    if not specs:
+        return {}
+    names = guest_tools.build(specs)
+    names.update(
+        __otc_submit__=guest_tools.submit_or_call,
+        ToolError=guest_tools.ToolError,
+        ToolArgumentError=guest_tools.ToolArgumentError,
+        ToolTimeoutError=guest_tools.ToolTimeoutError,
+    )
+    return names
 
 
 def _valid_text(text: str) -> bool:
@@ -205,7 +227,11 @@ def _describe(exc: BaseException) -> dict:
         return {"type": "MemoryError", "message": "out of memory", "traceback": None, "line": None}
     kind = type(exc).__name__
     try:
-        message = str(exc)
+        # The last line of the standard report: it carries CPython's
+        # "Did you mean: ...?" suggestions for NameError and AttributeError.
+        report = traceback.TracebackException.from_exception(exc, limit=-1)
+        message = list(report.format_exception_only())[-1].strip()
+        message = message[len(kind) + 2 :] if message.startswith(kind + ": ") else str(exc)
     except BaseException:
         message = "<unprintable message>"
     if isinstance(exc, SyntaxError) and exc.filename == FILENAME:
@@ -247,33 +273,43 @@ def _envelope(stdout: str, stderr: str, kind: str, value_json: str, error) -> st
 
 def run(code: str, options_json: str) -> str:
     if options_json != _options_cache[0]:
-        _options_cache[:] = [options_json, json.loads(options_json)]
-    options = _options_cache[1]
+        options = json.loads(options_json)
+        _options_cache[:] = [options_json, options, _tool_names(options)]
+    _, options, tool_names = _options_cache
     out, err = _HostStream("stdout"), _HostStream("stderr")
-    sys.stdout, sys.stderr = out, err
+    # The originals too: the WASI file under them drops what a short write leaves.
+    sys.stdout = sys.__stdout__ = out
+    sys.stderr = sys.__stderr__ = err
     limit = int(options.get("recursion_limit", 1000))
     if sys.getrecursionlimit() != limit:
         sys.setrecursionlimit(limit)
     if options.get("fresh", True):
         namespace = _fresh_namespace()
+        namespace.update(tool_names)
     else:
         namespace = _session_namespace
         if not namespace:
             namespace.update(_fresh_namespace())
+        if namespace.get("__otc_tools__") is not tool_names:
+            namespace.update(tool_names, __otc_tools__=tool_names)
     linecache.cache[FILENAME] = (len(code), None, code.splitlines(True), FILENAME)
     kind, value_json, error = "none", "null", None
     try:
-        body, last = _compile(code)
-        exec(body, namespace)
-        if last is not None:
-            value = eval(last, namespace)
-            namespace["_"] = value
-            kind, value_json = _encode_value(value)
+        compiled, is_expression = _compile(code, bool(tool_names))
+        result = eval(compiled, namespace)
+        if compiled.co_flags & inspect.CO_COROUTINE:
+            guest_tools.run_coroutine(result)
+        if not is_expression:
+            result = namespace.pop(_VALUE, _MISSING)
+        if result is not _MISSING:
+            namespace["_"] = result
+            kind, value_json = _encode_value(result)
     except SystemExit as exc:
         if exc.code not in (None, 0):
             error = {"type": "SystemExit", "message": str(exc.code), "traceback": None, "line": None}
     except BaseException as exc:
         error = {k: _clean(v) if type(v) is str else v for k, v in _describe(exc).items()}
     finally:
-        sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+        sys.stdout, sys.stderr = out, err
+        guest_tools.cancel_pending()
     return _envelope(out.take(), err.take(), kind, value_json, error)
