@@ -79,7 +79,7 @@ class ToolDispatcher:
         call_id, reply = self._start(name, arguments, blocking=False)
         if reply is not None:
             return reply
-        return '{"ok": %d}' % call_id
+        return f'{{"ok": {call_id}}}'
 
     def wait(self, timeout: float) -> str:
         """Wait until submitted calls finish (or ``timeout``); a JSON list of them."""
@@ -89,7 +89,7 @@ class ToolDispatcher:
             while True:
                 ready = [i for i in self._finished if i not in self._blocking]
                 if ready:
-                    items = ['{"id": %d, %s' % (i, self._finished.pop(i)[1:]) for i in ready]
+                    items = [f'{{"id": {i}, ' + self._finished.pop(i)[1:] for i in ready]
                     return "[" + ", ".join(items) + "]"
                 self._check_stop()
                 if not any(i not in self._blocking for i in self._pending):
@@ -207,7 +207,8 @@ class ToolDispatcher:
             return _error("result", tool.name, f"tool {tool.name!r} returned {exc}"), "error", 0, str(exc)
         size = len(text.encode("utf-8")) if len(text) * 4 > self._limits.max_tool_result_bytes else len(text)
         if size > self._limits.max_tool_result_bytes:
-            message = f"tool {tool.name!r} returned {size} bytes, over Limits.max_tool_result_bytes={self._limits.max_tool_result_bytes}"
+            cap = self._limits.max_tool_result_bytes
+            message = f"tool {tool.name!r} returned {size} bytes, over Limits.max_tool_result_bytes={cap}"
             return _error("result", tool.name, message), "error", size, message
         return '{"ok": ' + text + "}", "ok", size, None
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ._dispatch import ToolDispatcher
-
 from ._instance import GuestInstance
 from ._limits import Limits
 from ._outcome import build_result, run_options
