@@ -10,7 +10,7 @@ from typing import Protocol
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
-__all__ = ["FIGURES", "Figure", "Record", "geometric_mean", "median_of", "rss_bytes"]
+__all__ = ["FIGURES", "Figure", "Record", "geometric_mean", "median_of", "memory_breakdown", "rss_bytes"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,23 @@ def rss_bytes() -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise RuntimeError("VmRSS not found in /proc/self/status")
+
+
+def memory_breakdown() -> dict[str, int]:
+    """Bytes by kind from ``/proc/self/smaps_rollup`` (``Rss``, ``Pss``, ``Private_Dirty``, ``Rss_File``...).
+
+    ``Rss`` counts a clean page of a mapped file in every mapping that
+    touched it, although the page cache holds it once; ``Private_Dirty`` is
+    memory that really belongs to this process alone.
+    """
+    fields: dict[str, int] = {}
+    for line in Path("/proc/self/smaps_rollup").read_text().splitlines()[1:]:
+        key, _, rest = line.partition(":")
+        parts = rest.split()
+        if len(parts) == 2 and parts[1] == "kB":
+            fields[key] = int(parts[0]) * 1024
+    fields["Rss_File"] = fields.get("Rss", 0) - fields.get("Anonymous", 0)
+    return fields
 
 
 def median_of(benchmark: BenchmarkFixture) -> float | None:

@@ -10,10 +10,14 @@ logged in ``ExecutionResult.tool_calls``.
 from runtime._errors import ToolDefinitionError, ToolError
 
 from ._context import ToolContext
+from ._example_crm import Candidate, ExampleCRM, Status
 from ._tool import Tool, ToolArgumentError, tool
 from ._toolset import ToolSet
 
 __all__ = [
+    "Candidate",
+    "ExampleCRM",
+    "Status",
     "Tool",
     "ToolArgumentError",
     "ToolContext",

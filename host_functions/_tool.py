@@ -137,8 +137,9 @@ class Tool:
         positional = [values.pop(name) for name in self.schema.positional_only]
         return positional, values
 
-    def invoke(self, positional: list[Any], keywords: dict[str, Any], context: ToolContext[Any]) -> Any:
-        """Call the function (for an async tool: create its coroutine)."""
+    def invoke(self, positional: list[Any], keywords: dict[str, Any], context: ToolContext[Any] | None) -> Any:
+        """Call the function (for an async tool: create its coroutine); ``context``
+        is needed only when the function declares a ``ToolContext`` parameter."""
         if self.schema.context_parameter is not None:
             keywords = {**keywords, self.schema.context_parameter: context}
         return self.function(*positional, **keywords)

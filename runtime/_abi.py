@@ -94,34 +94,46 @@ def _trap(message: str) -> int:
     return ctypes.cast(ffi.wasmtime_error_new(message.encode("utf-8", "replace")), ctypes.c_void_p).value or 0
 
 
-def _lift(val: Any, kind: Kind) -> Any:
-    if kind == "string":
-        return _get_string(val)
-    if kind == "f64":
-        if val.kind != _F64:
-            raise HostTrap(f"expected an f64, got value kind {val.kind}")
-        return float(val.of.f64)
-    if kind == "u64":
-        if val.kind != _U64:
-            raise HostTrap(f"expected a u64, got value kind {val.kind}")
-        return int(val.of.u64)
+def _lift_f64(val: Any) -> float:
+    if val.kind != _F64:
+        raise HostTrap(f"expected an f64, got value kind {val.kind}")
+    return float(val.of.f64)
+
+
+def _lift_u64(val: Any) -> int:
+    if val.kind != _U64:
+        raise HostTrap(f"expected a u64, got value kind {val.kind}")
+    return int(val.of.u64)
+
+
+def _lift_bool(val: Any) -> bool:
     if val.kind != _BOOL:
         raise HostTrap(f"expected a bool, got value kind {val.kind}")
     return bool(val.of.boolean)
 
 
-def _lower(val: Any, kind: Kind, value: Any) -> None:
-    if kind == "string":
-        _set_string(val, value)
-    elif kind == "f64":
-        val.kind = _F64
-        val.of.f64 = float(value)
-    elif kind == "u64":
-        val.kind = _U64
-        val.of.u64 = int(value)
-    else:
-        val.kind = _BOOL
-        val.of.boolean = bool(value)
+def _lower_f64(val: Any, value: Any) -> None:
+    val.kind = _F64
+    val.of.f64 = float(value)
+
+
+def _lower_u64(val: Any, value: Any) -> None:
+    val.kind = _U64
+    val.of.u64 = int(value)
+
+
+def _lower_bool(val: Any, value: Any) -> None:
+    val.kind = _BOOL
+    val.of.boolean = bool(value)
+
+
+_LIFT: dict[str, Callable[[Any], Any]] = {"string": _get_string, "f64": _lift_f64, "u64": _lift_u64, "bool": _lift_bool}
+_LOWER: dict[str, Callable[[Any, Any], None]] = {
+    "string": _set_string,
+    "f64": _lower_f64,
+    "u64": _lower_u64,
+    "bool": _lower_bool,
+}
 
 
 # Callbacks must outlive every store that may call them: keep them here.
@@ -134,13 +146,21 @@ def add_host_func(
 ) -> None:
     """Define ``name`` in ``instance``; ``handler(context_key, *args)`` serves it."""
 
+    lifts = tuple(_LIFT[kind] for kind in params)
+    lower = None if result is None else _LOWER[result]
+    arity, results_wanted = len(params), 0 if result is None else 1
+
     def callback(env: Any, context: Any, ty: Any, args: Any, nargs: int, results: Any, nresults: int) -> int:
         try:
-            if nargs != len(params) or nresults != (0 if result is None else 1):
+            if nargs != arity or nresults != results_wanted:
                 return _trap(f"{name}: wrong number of arguments or results")
-            value = handler(context_key(context), *(_lift(args[i], k) for i, k in enumerate(params)))
-            if result is not None:
-                _lower(results[0], result, value)
+            key = ctypes.cast(context, ctypes.c_void_p).value or 0
+            if arity == 2:  # the tool-call shape: worth unrolling
+                value = handler(key, lifts[0](args[0]), lifts[1](args[1]))
+            else:
+                value = handler(key, *[lift(args[i]) for i, lift in enumerate(lifts)])
+            if lower is not None:
+                lower(results[0], value)
             return 0
         except HostTrap as exc:
             return _trap(str(exc))

@@ -1,22 +1,25 @@
 """Tool calls of one run: checked on the host, run concurrently, logged.
 
 The guest's thread calls in through the host imports (``call-tool``,
-``submit-tool``, ``wait-tools``); async tools run on an event loop and sync
-tools on a thread pool, so a script can have many calls in flight while its
-own thread waits for completions. Every argument from the guest is hostile:
-sizes are capped and arguments validated against the tool's schema before
-the tool runs. What goes back is either the result as JSON or a short error
-that never carries the host's traceback or an unexpected exception's message.
+``submit-tool``, ``wait-tools``). Async tools run on an event loop, sync
+tools straight on a thread pool (one hop each way, no loop in between), so a
+script can have many calls in flight while its own thread waits for
+completions. Every argument from the guest is hostile: sizes are capped and
+arguments validated against the tool's schema before the tool runs. What
+goes back is the result as JSON or a short error that never carries the
+host's traceback or an unexpected exception's message.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
+import itertools
 import json
 import threading
 import time
-from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ._abi import HostTrap
@@ -27,6 +30,8 @@ from ._run_state import RunState, Stop
 from ._tool_loop import tool_threads
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from host_functions import Tool, ToolSet
 
 __all__ = ["ToolDispatcher"]
@@ -46,6 +51,19 @@ def _error(kind: str, tool: str, message: str) -> str:
     return json.dumps({"error": {"kind": kind, "tool": tool, "message": message[:_MAX_MESSAGE]}})
 
 
+@dataclass(eq=False)
+class _Call:
+    id: int
+    tool: Tool
+    positional: list[Any]
+    keywords: dict[str, Any]
+    context: Any
+    arrived: float
+    size: int
+    expires: float = float("inf")
+    future: Future[Any] | None = None
+
+
 class ToolDispatcher:
     """Serves one run's tool calls; ``close`` cancels what is still running."""
 
@@ -60,12 +78,12 @@ class ToolDispatcher:
         self._cond = threading.Condition()
         self._finished: dict[int, str] = {}
         self._blocking: set[int] = set()
-        self._pending: dict[int, tuple[Future[None], str, float, int]] = {}
-        self._next_id = 1
+        self._running: dict[int, _Call] = {}
+        self._queued: collections.deque[_Call] = collections.deque()
+        self._ids = itertools.count(1)  # next() is atomic under the GIL
         self._closed = False
-        self._semaphore = asyncio.Semaphore(limits.max_concurrent_tool_calls)
         self._t0 = time.monotonic()
-        self.log: list[ToolCall] = []
+        self._log: list[tuple[Any, ...]] = []  # ToolCall fields; objects are made at close()
 
     # --- host imports, on the guest's thread ---------------------------------------
 
@@ -77,27 +95,22 @@ class ToolDispatcher:
     def submit(self, name: str, arguments: str) -> str:
         """Start a call; its result comes back through ``wait``."""
         call_id, reply = self._start(name, arguments, blocking=False)
-        if reply is not None:
-            return reply
-        return f'{{"ok": {call_id}}}'
+        return reply if reply is not None else f'{{"ok": {call_id}}}'
 
     def wait(self, timeout: float) -> str:
         """Wait until submitted calls finish (or ``timeout``); a JSON list of them."""
-        state = self._state
-        end = state.deadline if timeout < 0 else min(state.deadline, time.monotonic() + timeout)
+        end = self._state.deadline if timeout < 0 else min(self._state.deadline, time.monotonic() + timeout)
         with self._cond:
             while True:
+                self._expire()
                 ready = [i for i in self._finished if i not in self._blocking]
                 if ready:
-                    items = [f'{{"id": {i}, ' + self._finished.pop(i)[1:] for i in ready]
-                    return "[" + ", ".join(items) + "]"
+                    return "[" + ", ".join(f'{{"id": {i}, ' + self._finished.pop(i)[1:] for i in ready) + "]"
                 self._check_stop()
-                if not any(i not in self._blocking for i in self._pending):
-                    return "[]"  # nothing submitted is running: nothing to wait for
-                now = time.monotonic()
-                if now >= end:
+                if all(i in self._blocking for i in self._running) and not self._queued:
+                    return "[]"  # nothing submitted is in flight: nothing to wait for
+                if not self._sleep_until(end):
                     return "[]"
-                self._cond.wait(end - now)
 
     # --- control ---------------------------------------------------------------
 
@@ -107,17 +120,23 @@ class ToolDispatcher:
             self._cond.notify_all()
 
     def close(self) -> tuple[ToolCall, ...]:
-        """Cancel calls still running and return the call log."""
+        """Cancel calls still in flight and return the call log, in call order."""
         with self._cond:
             self._closed = True
-            pending = list(self._pending.items())
-            self._pending.clear()
-            for call_id, (future, name, started, size) in pending:
-                future.cancel()
-                self._record(call_id, name, "cancelled", started, (size, 0), "the run ended before the call finished")
-            return tuple(sorted(self.log, key=lambda c: c.id))
+            for call in [*self._running.values(), *self._queued]:
+                if call.future is not None:
+                    call.future.cancel()  # an async tool is cancelled; a sync one runs on, ignored
+                self._record(call, "cancelled", 0, "the run ended before the call finished")
+            self._running.clear()
+            self._queued.clear()
+            rows = sorted(self._log)
+        return tuple(
+            ToolCall(id=r[0], tool=r[1], outcome=r[2], started=r[3], duration=r[4], arguments_bytes=r[5],
+                     result_bytes=r[6], detail=r[7])
+            for r in rows
+        )  # fmt: skip
 
-    # --- internals -----------------------------------------------------------------
+    # --- waiting -------------------------------------------------------------------
 
     def _check_stop(self) -> None:
         state = self._state
@@ -128,65 +147,86 @@ class ToolDispatcher:
             state.stop, state.detail = Stop.TIMEOUT, "run timed out waiting for tools"
             raise HostTrap("run timed out waiting for tools")
 
+    def _sleep_until(self, end: float) -> bool:
+        """Wait on the condition until ``end`` or the next call's expiry; False once ``end`` passed."""
+        now = time.monotonic()
+        if now >= end:
+            return False
+        soonest = min((c.expires for c in self._running.values()), default=end)
+        self._cond.wait(max(min(end, soonest) - now, 0.0))
+        return True
+
+    def _expire(self) -> None:
+        """Fail sync calls past ``Limits.tool_timeout`` (async ones time out on their loop)."""
+        now = time.monotonic()
+        for call in [c for c in self._running.values() if c.expires <= now]:
+            message = (
+                f"tool {call.tool.name!r} did not finish within {self._limits.tool_timeout} s (Limits.tool_timeout)"
+            )
+            self._finish(call, _error("timeout", call.tool.name, message), "timeout", 0, message)
+
     def _wait_for(self, call_id: int) -> str:
         with self._cond:
             while call_id not in self._finished:
+                self._expire()
+                if call_id in self._finished:
+                    break
                 self._check_stop()
-                self._cond.wait(max(self._state.deadline - time.monotonic(), 0.0))
+                self._sleep_until(self._state.deadline)
             self._blocking.discard(call_id)
             return self._finished.pop(call_id)
 
-    def _record(
-        self, call_id: int, name: str, outcome: ToolOutcome, started: float, sizes: tuple[int, int], detail: str | None
-    ) -> None:
-        self.log.append(
-            ToolCall(
-                id=call_id,
-                tool=name,
-                outcome=outcome,
-                started=started - self._t0,
-                duration=time.monotonic() - started,
-                arguments_bytes=sizes[0],
-                result_bytes=sizes[1],
-                detail=detail,
+    # --- starting and finishing calls ------------------------------------------------
+
+    def _record(self, call: _Call, outcome: ToolOutcome, result_size: int, detail: str | None) -> None:
+        now = time.monotonic()
+        self._log.append(
+            (
+                call.id,
+                call.tool.name,
+                outcome,
+                call.arrived - self._t0,
+                now - call.arrived,
+                call.size,
+                result_size,
+                detail,
             )
         )
 
+    def _reject(self, call_id: int, name: str, size: int, outcome: ToolOutcome, kind: str, message: str) -> str:
+        self._log.append((call_id, name[:200], outcome, time.monotonic() - self._t0, 0.0, size, 0, message))
+        return _error(kind, name[:200], message)
+
     def _start(self, name: str, arguments: str, *, blocking: bool) -> tuple[int, str | None]:
-        started = time.monotonic()
+        arrived = time.monotonic()
         limits = self._limits
-        with self._cond:
-            call_id = self._next_id
-            self._next_id += 1
-        size = len(arguments.encode("utf-8"))
-
-        def reject(outcome: ToolOutcome, kind: str, message: str) -> tuple[int, str]:
-            with self._cond:
-                self._record(call_id, name[:200], outcome, started, (size, 0), message)
-            return call_id, _error(kind, name[:200], message)
-
+        call_id = next(self._ids)
+        size = len(arguments) if arguments.isascii() else len(arguments.encode("utf-8"))
         if call_id > limits.max_tool_calls:
-            return reject(
-                "rejected", "limit", f"this run already made {limits.max_tool_calls} tool calls (Limits.max_tool_calls)"
-            )
+            message = f"this run already made {limits.max_tool_calls} tool calls (Limits.max_tool_calls)"
+            return call_id, self._reject(call_id, name, size, "rejected", "limit", message)
         if size > limits.max_tool_payload_bytes:
             message = f"arguments are {size} bytes, over Limits.max_tool_payload_bytes={limits.max_tool_payload_bytes}"
-            return reject("rejected", "limit", message)
+            return call_id, self._reject(call_id, name, size, "rejected", "limit", message)
         tool = self._tools.get(name)
         if tool is None:
             close = self._tools.close_matches(name)
             hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
-            return reject("rejected", "unknown", f"no tool named {name[:200]!r} is granted{hint}")
+            message = f"no tool named {name[:200]!r} is granted{hint}"
+            return call_id, self._reject(call_id, name, size, "rejected", "unknown", message)
         hf = _host_functions()
         try:
             positional, keywords = tool.bind(arguments)
         except hf.ToolArgumentError as exc:
-            return reject("invalid", "arguments", str(exc))
+            return call_id, self._reject(call_id, name, size, "invalid", "arguments", str(exc))
         except Exception:  # not even JSON: a guest bypassing its wrapper
-            return reject("invalid", "arguments", f"{name}(): the arguments are not a JSON object")
-        context = hf.ToolContext(deps=self._deps, tool=name, call_id=call_id)
+            message = f"{name}(): the arguments are not a JSON object"
+            return call_id, self._reject(call_id, name, size, "invalid", "arguments", message)
+        wants_context = tool.schema.context_parameter is not None
+        context = hf.ToolContext(deps=self._deps, tool=name, call_id=call_id) if wants_context else None
+        call = _Call(call_id, tool, positional, keywords, context, arrived, size)
         if tool.inline:
-            reply = self._finish_inline(tool, call_id, positional, keywords, context, started, size)
+            reply = self._run_inline(call)
             if blocking:
                 return call_id, reply
             with self._cond:
@@ -195,78 +235,81 @@ class ToolDispatcher:
         with self._cond:
             if blocking:
                 self._blocking.add(call_id)
-            work = self._execute(tool, call_id, positional, keywords, context, started, size)
-            future = asyncio.run_coroutine_threadsafe(work, self._loop)
-            self._pending[call_id] = (future, name, started, size)
+            if len(self._running) < limits.max_concurrent_tool_calls:
+                self._launch(call)
+            else:
+                self._queued.append(call)
         return call_id, None
+
+    def _launch(self, call: _Call) -> None:
+        """Start ``call`` (under the lock): async on the loop, sync on the pool."""
+        call.arrived = time.monotonic()
+        self._running[call.id] = call
+        if call.tool.is_async:
+            call.future = asyncio.run_coroutine_threadsafe(self._run_async(call), self._loop)
+        else:
+            call.expires = call.arrived + self._limits.tool_timeout
+            call.future = tool_threads().submit(self._run_sync, call)
+
+    def _finish(self, call: _Call, reply: str, outcome: ToolOutcome, result_size: int, detail: str | None) -> None:
+        """Complete ``call`` (under the lock), then start the next queued one."""
+        if self._closed or self._running.pop(call.id, None) is None:
+            return  # already timed out, or the run is over
+        self._finished[call.id] = reply
+        self._record(call, outcome, result_size, detail)
+        if self._queued:
+            self._launch(self._queued.popleft())
+        self._cond.notify_all()
 
     def _outcome(self, tool: Tool, result: Any) -> tuple[str, ToolOutcome, int, str | None]:
         try:
             text = tool.serialize(result)
         except TypeError as exc:
             return _error("result", tool.name, f"tool {tool.name!r} returned {exc}"), "error", 0, str(exc)
-        size = len(text.encode("utf-8")) if len(text) * 4 > self._limits.max_tool_result_bytes else len(text)
-        if size > self._limits.max_tool_result_bytes:
-            cap = self._limits.max_tool_result_bytes
+        cap = self._limits.max_tool_result_bytes
+        size = len(text.encode("utf-8")) if len(text) * 4 > cap else len(text)
+        if size > cap:
             message = f"tool {tool.name!r} returned {size} bytes, over Limits.max_tool_result_bytes={cap}"
             return _error("result", tool.name, message), "error", size, message
         return '{"ok": ' + text + "}", "ok", size, None
 
-    def _failure(self, tool: Tool, exc: BaseException) -> tuple[str, ToolOutcome, int, str | None]:
+    @staticmethod
+    def _failure(tool: Tool, exc: BaseException) -> tuple[str, ToolOutcome, int, str | None]:
         if isinstance(exc, ToolError):
             return _error("error", tool.name, exc.message), "error", 0, exc.message
         # An unexpected exception's message may hold secrets: only its type crosses.
         message = f"tool {tool.name!r} failed with {type(exc).__name__}"
         return _error("error", tool.name, message), "error", 0, repr(exc)[:2000]
 
-    def _finish_inline(
-        self,
-        tool: Tool,
-        call_id: int,
-        positional: list[Any],
-        keywords: dict[str, Any],
-        context: Any,
-        started: float,
-        size: int,
-    ) -> str:
+    def _invoke(self, call: _Call) -> tuple[str, ToolOutcome, int, str | None]:
         try:
-            reply, outcome, result_size, detail = self._outcome(tool, tool.invoke(positional, keywords, context))
-        except BaseException as exc:  # contained whatever it is: the guest's thread must go on
-            reply, outcome, result_size, detail = self._failure(tool, exc)
+            return self._outcome(call.tool, call.tool.invoke(call.positional, call.keywords, call.context))
+        except BaseException as exc:  # contained whatever it is: this thread must go on
+            return self._failure(call.tool, exc)
+
+    def _run_inline(self, call: _Call) -> str:
+        reply, outcome, result_size, detail = self._invoke(call)
         with self._cond:
-            self._record(call_id, tool.name, outcome, started, (size, result_size), detail)
+            self._record(call, outcome, result_size, detail)
         return reply
 
-    async def _execute(
-        self,
-        tool: Tool,
-        call_id: int,
-        positional: list[Any],
-        keywords: dict[str, Any],
-        context: Any,
-        started: float,
-        size: int,
-    ) -> None:
-        timeout = self._limits.tool_timeout
+    def _run_sync(self, call: _Call) -> None:
+        outcome = self._invoke(call)
+        with self._cond:
+            self._finish(call, *outcome)
+
+    async def _run_async(self, call: _Call) -> None:
+        tool, timeout = call.tool, self._limits.tool_timeout
         try:
-            async with self._semaphore:
-                if tool.is_async:
-                    result = await asyncio.wait_for(tool.invoke(positional, keywords, context), timeout)
-                else:
-                    call = functools.partial(tool.invoke, positional, keywords, context)
-                    result = await asyncio.wait_for(self._loop.run_in_executor(tool_threads(), call), timeout)
-            reply, outcome, result_size, detail = self._outcome(tool, result)
+            async with asyncio.timeout(timeout):  # no extra task, unlike wait_for on 3.11
+                result = await tool.invoke(call.positional, call.keywords, call.context)
+            outcome = self._outcome(tool, result)
         except TimeoutError:
             message = f"tool {tool.name!r} did not finish within {timeout} s (Limits.tool_timeout)"
-            reply, outcome, result_size, detail = _error("timeout", tool.name, message), "timeout", 0, message
+            outcome = (_error("timeout", tool.name, message), "timeout", 0, message)
         except asyncio.CancelledError:
             raise  # the run ended: close() logged it
         except BaseException as exc:  # KeyboardInterrupt & co. must not take the loop down
-            reply, outcome, result_size, detail = self._failure(tool, exc)
+            outcome = self._failure(tool, exc)
         with self._cond:
-            if self._closed:
-                return
-            self._pending.pop(call_id, None)
-            self._finished[call_id] = reply
-            self._record(call_id, tool.name, outcome, started, (size, result_size), detail)
-            self._cond.notify_all()
+            self._finish(call, *outcome)
