@@ -12,6 +12,8 @@ import json
 import sys
 from collections.abc import Sequence
 
+from host_functions import ExampleCRM
+
 from ._build import cache_dir, guest_component
 from ._errors import GuestBuildError, UsageError
 from ._limits import Limits
@@ -20,32 +22,33 @@ from ._sandbox import Sandbox
 
 __all__ = ["main"]
 
-DEMO = '''\
-# The embedded demo: glue code an agent might write, run in a fresh sandbox.
-import json, re, statistics
-from collections import Counter
+DEMO = """\
+# The embedded demo: "tag the 200 active candidates as reviewed" as ONE code
+# action instead of 201 tool round trips. The sandbox grants three tools of an
+# example CRM (list_candidates, get_candidate, tag_candidate) and nothing else.
+import asyncio
 
-log = """\\
-2026-11-02 GET /api/users 200 12ms
-2026-11-02 GET /api/users 500 340ms
-2026-11-02 POST /api/orders 201 45ms
-2026-11-03 GET /api/orders 200 18ms
-2026-11-03 GET /api/users 200 15ms"""
-rows = [re.match(r"(\\S+) (\\S+) (\\S+) (\\d+) (\\d+)ms", line).groups() for line in log.splitlines()]
-latency = [int(r[4]) for r in rows]
-print("requests by path:", dict(Counter(r[2] for r in rows)))
-print("errors:", [r[2] for r in rows if r[3].startswith("5")])
-print("median latency:", statistics.median(latency), "ms")
+cands = list_candidates(status="active", page_size=500)  # a plain call blocks
+print(f"{len(cands)} active candidates")
 
-# What the sandbox refuses, each caught like any Python error:
-for attempt in ("open('/etc/passwd').read()", "__import__('os').environ.get('HOME')"):
-    try:
-        print(attempt, "->", repr(eval(attempt)))
-    except OSError as exc:
-        print(attempt, "->", type(exc).__name__)
+# Many calls in flight at once, the way programmatic tool calling does it:
+await asyncio.gather(*[tag_candidate(c["id"], "reviewed") for c in cands])
 
-{"p50_ms": statistics.median(latency), "max_ms": max(latency), "requests": len(rows)}
-'''
+first = get_candidate(cands[0]["id"])
+print("first one now:", first["name"], first["tags"])
+
+try:
+    tag_candidate(999_999, "reviewed")
+except ToolError as exc:  # a failed tool call is an exception the script can handle
+    print("handled:", exc)
+
+try:
+    open("/etc/passwd")
+except OSError as exc:  # no filesystem, network or environment in here
+    print("denied:", type(exc).__name__)
+
+{"tagged": len(cands), "first": first["tags"]}  # only the aggregate goes back
+"""
 
 
 _DEFAULTS = Limits()
@@ -56,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run a Python file ('-' for stdin) in a fresh sandbox")
     run.add_argument("file", help="path of the script, or - to read it from stdin")
-    demo = commands.add_parser("demo", help="run the embedded demo script (printed first)")
+    demo = commands.add_parser("demo", help="run the embedded demo (printed first) against the example CRM")
     for sub in (run, demo):
         sub.add_argument(
             "--timeout", type=float, default=_DEFAULTS.timeout, help="wall-clock seconds (default %(default)s)"
@@ -67,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--max-output-bytes", type=int, default=_DEFAULTS.max_output_bytes, help="stdout+stderr cap")
         sub.add_argument("--fuel", type=int, default=None, help="deterministic CPU budget (default: none)")
         sub.add_argument("--json", action="store_true", help="print the whole result as one JSON object")
+    run.add_argument(
+        "--example-crm", action="store_true", help="grant the example CRM's tools (the default grants none)"
+    )
     commands.add_parser("build", help="build and cache the guest component now, and print where it is")
     return parser
 
@@ -114,11 +120,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = DEMO if args.command == "demo" else _read(args.file)
         if args.command == "demo" and not args.json:
             print(code, end="-" * 60 + "\n")
-        with Sandbox(limits=limits, pool_size=0) as sandbox:
+        crm = ExampleCRM(active=200) if args.command == "demo" or args.example_crm else None
+        tools = crm.toolset() if crm is not None else None
+        with Sandbox(tools=tools, limits=limits, pool_size=0) as sandbox:
             # Through arun, so the guest runs off the main thread: Ctrl-C
             # cancels the asyncio task, which stops the guest within a tick.
             result = asyncio.run(sandbox.arun(code))
-        return _report(result, args.json)
+        status = _report(result, args.json)
+        if crm is not None and not args.json:
+            failed = sum(call.outcome != "ok" for call in result.tool_calls)
+            print(
+                f"[host] {len(result.tool_calls)} tool calls ({failed} failed) in {result.duration * 1000:.0f} ms; "
+                f"the CRM now has {len(crm.tagged('reviewed'))} candidates tagged 'reviewed'",
+                file=sys.stderr,
+            )
+        return status
     except UsageError as exc:
         print(f"otc: {exc}", file=sys.stderr)
         return 2

@@ -47,6 +47,11 @@ def _host_functions() -> Any:
     return host_functions
 
 
+def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+
+
 def _error(kind: str, tool: str, message: str) -> str:
     return json.dumps({"error": {"kind": kind, "tool": tool, "message": message[:_MAX_MESSAGE]}})
 
@@ -61,7 +66,8 @@ class _Call:
     arrived: float
     size: int
     expires: float = float("inf")
-    future: Future[Any] | None = None
+    future: Future[Any] | asyncio.Task[None] | None = None
+    """The pool future of a sync call, or the loop task of an async one."""
 
 
 class ToolDispatcher:
@@ -80,6 +86,8 @@ class ToolDispatcher:
         self._blocking: set[int] = set()
         self._running: dict[int, _Call] = {}
         self._queued: collections.deque[_Call] = collections.deque()
+        self._to_spawn: list[_Call] = []  # async calls to start on the loop, one wake-up per batch
+        self._loop_thread = -1  # the loop's thread id, once known
         self._ids = itertools.count(1)  # next() is atomic under the GIL
         self._closed = False
         self._t0 = time.monotonic()
@@ -90,12 +98,32 @@ class ToolDispatcher:
     def call(self, name: str, arguments: str) -> str:
         """Run a call and wait for it (the guest's plain, blocking call)."""
         call_id, reply = self._start(name, arguments, blocking=True)
-        return reply if reply is not None else self._wait_for(call_id)
+        if reply is not None:
+            return reply
+        self._spawn()
+        return self._wait_for(call_id)
 
     def submit(self, name: str, arguments: str) -> str:
         """Start a call; its result comes back through ``wait``."""
         call_id, reply = self._start(name, arguments, blocking=False)
+        self._spawn()
         return reply if reply is not None else f'{{"ok": {call_id}}}'
+
+    def submit_many(self, batch: str) -> str:
+        """Start several calls (a JSON list alternating names and argument
+        texts); a JSON list of their ids or errors, in order."""
+        try:
+            flat = json.loads(batch)
+        except (ValueError, RecursionError):
+            flat = None
+        if not isinstance(flat, list) or len(flat) % 2 or not all(isinstance(item, str) for item in flat):
+            raise self._protocol("submit-tools: expected a JSON list alternating names and argument texts")
+        acks = []
+        for name, arguments in zip(flat[::2], flat[1::2], strict=True):
+            call_id, reply = self._start(name, arguments, blocking=False)
+            acks.append(str(call_id) if reply is None else reply)
+        self._spawn()
+        return "[" + ", ".join(acks) + "]"
 
     def wait(self, timeout: float) -> str:
         """Wait until submitted calls finish (or ``timeout``); a JSON list of them."""
@@ -123,12 +151,19 @@ class ToolDispatcher:
         """Cancel calls still in flight and return the call log, in call order."""
         with self._cond:
             self._closed = True
+            tasks = []
             for call in [*self._running.values(), *self._queued]:
-                if call.future is not None:
-                    call.future.cancel()  # an async tool is cancelled; a sync one runs on, ignored
+                if isinstance(call.future, asyncio.Task):
+                    tasks.append(call.future)
+                elif call.future is not None:
+                    call.future.cancel()  # a sync tool already running runs on; its result is dropped
                 self._record(call, "cancelled", 0, "the run ended before the call finished")
             self._running.clear()
             self._queued.clear()
+            self._to_spawn.clear()
+        if tasks:
+            self._loop.call_soon_threadsafe(_cancel_all, tasks)
+        with self._cond:
             rows = sorted(self._log)
         return tuple(
             ToolCall(id=r[0], tool=r[1], outcome=r[2], started=r[3], duration=r[4], arguments_bytes=r[5],
@@ -137,6 +172,10 @@ class ToolDispatcher:
         )  # fmt: skip
 
     # --- waiting -------------------------------------------------------------------
+
+    def _protocol(self, detail: str) -> HostTrap:
+        self._state.stop, self._state.detail = Stop.PROTOCOL, detail
+        return HostTrap(detail)
 
     def _check_stop(self) -> None:
         state = self._state
@@ -152,18 +191,25 @@ class ToolDispatcher:
         now = time.monotonic()
         if now >= end:
             return False
-        soonest = min((c.expires for c in self._running.values()), default=end)
+        soonest = next(iter(self._running.values())).expires if self._running else end  # see _expire
         self._cond.wait(max(min(end, soonest) - now, 0.0))
         return True
 
     def _expire(self) -> None:
-        """Fail sync calls past ``Limits.tool_timeout`` (async ones time out on their loop)."""
+        """Fail calls past ``Limits.tool_timeout``: an async tool is cancelled, a
+        sync one cannot be stopped and its late result is dropped. Calls run in
+        launch order with one timeout, so the oldest expire first."""
         now = time.monotonic()
-        for call in [c for c in self._running.values() if c.expires <= now]:
+        while self._running:
+            call = next(iter(self._running.values()))
+            if call.expires > now:
+                return
             message = (
                 f"tool {call.tool.name!r} did not finish within {self._limits.tool_timeout} s (Limits.tool_timeout)"
             )
             self._finish(call, _error("timeout", call.tool.name, message), "timeout", 0, message)
+            if isinstance(call.future, asyncio.Task):
+                self._loop.call_soon_threadsafe(call.future.cancel)
 
     def _wait_for(self, call_id: int) -> str:
         with self._cond:
@@ -242,14 +288,28 @@ class ToolDispatcher:
         return call_id, None
 
     def _launch(self, call: _Call) -> None:
-        """Start ``call`` (under the lock): async on the loop, sync on the pool."""
+        """Start ``call`` (under the lock): async on the loop (see ``_spawn``), sync on the pool."""
         call.arrived = time.monotonic()
+        call.expires = call.arrived + self._limits.tool_timeout
         self._running[call.id] = call
         if call.tool.is_async:
-            call.future = asyncio.run_coroutine_threadsafe(self._run_async(call), self._loop)
+            self._to_spawn.append(call)
         else:
-            call.expires = call.arrived + self._limits.tool_timeout
             call.future = tool_threads().submit(self._run_sync, call)
+
+    def _spawn(self) -> None:
+        """Hand the async calls launched since the last spawn to the loop."""
+        with self._cond:
+            calls, self._to_spawn = self._to_spawn, []
+        if calls:
+            self._loop.call_soon_threadsafe(self._spawn_on_loop, calls)
+
+    def _spawn_on_loop(self, calls: list[_Call]) -> None:
+        self._loop_thread = threading.get_ident()
+        with self._cond:
+            for call in calls:
+                if call.id in self._running:  # not cancelled or closed meanwhile
+                    call.future = self._loop.create_task(self._run_async(call))
 
     def _finish(self, call: _Call, reply: str, outcome: ToolOutcome, result_size: int, detail: str | None) -> None:
         """Complete ``call`` (under the lock), then start the next queued one."""
@@ -259,6 +319,12 @@ class ToolDispatcher:
         self._record(call, outcome, result_size, detail)
         if self._queued:
             self._launch(self._queued.popleft())
+            if self._to_spawn:
+                calls, self._to_spawn = self._to_spawn, []
+                if threading.get_ident() == self._loop_thread:
+                    self._spawn_on_loop(calls)  # already on the loop: no wake-up needed
+                else:
+                    self._loop.call_soon_threadsafe(self._spawn_on_loop, calls)
         self._cond.notify_all()
 
     def _outcome(self, tool: Tool, result: Any) -> tuple[str, ToolOutcome, int, str | None]:
@@ -299,16 +365,14 @@ class ToolDispatcher:
             self._finish(call, *outcome)
 
     async def _run_async(self, call: _Call) -> None:
-        tool, timeout = call.tool, self._limits.tool_timeout
+        tool = call.tool
         try:
-            async with asyncio.timeout(timeout):  # no extra task, unlike wait_for on 3.11
-                result = await tool.invoke(call.positional, call.keywords, call.context)
+            # No per-call timer: _expire times calls out (one timer per call
+            # costs more loop time than the call itself at high concurrency).
+            result = await tool.invoke(call.positional, call.keywords, call.context)
             outcome = self._outcome(tool, result)
-        except TimeoutError:
-            message = f"tool {tool.name!r} did not finish within {timeout} s (Limits.tool_timeout)"
-            outcome = (_error("timeout", tool.name, message), "timeout", 0, message)
         except asyncio.CancelledError:
-            raise  # the run ended: close() logged it
+            raise  # timed out or the run ended: already logged
         except BaseException as exc:  # KeyboardInterrupt & co. must not take the loop down
             outcome = self._failure(tool, exc)
         with self._cond:

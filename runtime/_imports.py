@@ -78,6 +78,17 @@ def _submit_tool(key: int, name: str, args: str) -> str:
     return _NO_TOOLS if state.dispatcher is None else state.dispatcher.submit(name, args)
 
 
+def _submit_tools(key: int, batch: str) -> str:
+    state = _state(key)
+    if state.dispatcher is not None:
+        return str(state.dispatcher.submit_many(batch))
+    try:
+        count = len(json.loads(batch)) // 2
+    except (ValueError, TypeError, RecursionError):
+        raise _stop(state, Stop.PROTOCOL, "submit-tools: the batch is not a JSON list") from None
+    return "[" + ", ".join([_NO_TOOLS] * min(count, 10_000)) + "]"
+
+
 def _wait_tools(key: int, timeout: float) -> str:
     state = _state(key)
     if timeout != timeout:  # NaN
@@ -108,6 +119,7 @@ def _define_host(instance: LinkerInstance) -> None:
     add_host_func(instance, "sleep", _sleep, ("f64",), None)
     add_host_func(instance, "call-tool", _call_tool, ("string", "string"), "string")
     add_host_func(instance, "submit-tool", _submit_tool, ("string", "string"), "string")
+    add_host_func(instance, "submit-tools", _submit_tools, ("string",), "string")
     add_host_func(instance, "wait-tools", _wait_tools, ("f64",), "string")
 
 

@@ -79,7 +79,8 @@ class InstancePool:
                 self._busy += not keep
                 if self._ready:
                     instance = self._ready.popleft()
-                    self._cond.notify_all()
+                    if len(self._ready) < self.size // 2 or not self._ready:
+                        self._cond.notify_all()  # running low: let the refill thread know
                     return instance
         elif not keep:
             with self._cond:

@@ -54,7 +54,20 @@ def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]
 
 def test_demo(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo"]) == 0
-    out = capsys.readouterr().out
-    assert "requests by path: {'/api/users': 3, '/api/orders': 2}" in out
-    assert "open('/etc/passwd').read() -> FileNotFoundError" in out
-    assert out.rstrip().endswith('=> {"p50_ms": 18, "max_ms": 340, "requests": 5}')
+    captured = capsys.readouterr()
+    assert "200 active candidates\n" in captured.out
+    assert "first one now: Candidate 1 ['reviewed']" in captured.out
+    assert "handled: no candidate with id 999999" in captured.out
+    assert "denied: FileNotFoundError" in captured.out
+    assert captured.out.rstrip().endswith('=> {"tagged": 200, "first": ["reviewed"]}')
+    assert "203 tool calls (1 failed)" in captured.err
+    assert "200 candidates tagged 'reviewed'" in captured.err
+
+
+def test_example_crm_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    script = tmp_path / "count.py"
+    script.write_text("len(list_candidates(status='hired'))")
+    assert main(["run", str(script)]) == 1  # no tools unless granted
+    assert "NameError" in capsys.readouterr().err
+    assert main(["run", "--example-crm", str(script)]) == 0
+    assert capsys.readouterr().out == "=> 25\n"

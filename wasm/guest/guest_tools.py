@@ -17,6 +17,7 @@ import inspect
 import json
 import selectors
 import warnings
+from json.encoder import encode_basestring_ascii as _quote
 
 from wit_world.imports import host
 
@@ -40,6 +41,7 @@ class ToolTimeoutError(ToolError, TimeoutError):
 
 _ERRORS = {"arguments": ToolArgumentError, "timeout": ToolTimeoutError}
 _pending: dict = {}  # call id -> asyncio.Future, for submitted calls
+_outbox: list = []  # (future, name, arguments JSON) not yet sent: one crossing per batch
 
 
 def _json_default(value):
@@ -50,14 +52,64 @@ def _json_default(value):
     raise TypeError(f"tool arguments must be JSON-serialisable, not {type(value).__name__}")
 
 
+_encode = json.JSONEncoder(default=_json_default, allow_nan=False).encode
+_scan = json.decoder.JSONDecoder().scan_once
+_OK = '{"ok": '
+
+
+def _arguments_json(payload: dict) -> str:
+    """JSON for the arguments; flat scalars are written directly (the json
+    module's per-call set-up costs more than the encoding itself)."""
+    parts = []
+    for key, value in payload.items():
+        kind = type(value)
+        if kind is str:
+            text = _quote(value)
+        elif kind is int:
+            text = int.__repr__(value)
+        elif kind is bool:
+            text = "true" if value else "false"
+        elif value is None:
+            text = "null"
+        else:
+            return _encode(payload)
+        parts.append(_quote(key) + ": " + text)
+    return "{" + ", ".join(parts) + "}"
+
+
 def _outcome(reply: str):
     """(True, value) or (False, exception) from a host reply."""
+    if reply.startswith(_OK) and reply.endswith("}"):
+        value, end = _scan(reply, len(_OK))
+        if end == len(reply) - 1:
+            return True, value
     data = json.loads(reply)
     if "ok" in data:
         return True, data["ok"]
-    error = data.get("error") or {}
+    return False, _exception(data.get("error") or {})
+
+
+def _exception(error: dict) -> ToolError:
     kind = error.get("kind", "error")
-    return False, _ERRORS.get(kind, ToolError)(error.get("message", "tool call failed"), error.get("tool", ""), kind)
+    return _ERRORS.get(kind, ToolError)(error.get("message", "tool call failed"), error.get("tool", ""), kind)
+
+
+def flush() -> None:
+    """Send the calls submitted since the last crossing, in one crossing."""
+    if not _outbox:
+        return
+    batch = _outbox[:]
+    _outbox.clear()
+    flat = []
+    for _, name, arguments in batch:
+        flat.append(name)
+        flat.append(arguments)
+    acks = json.loads(host.submit_tools(json.dumps(flat)))
+    for (future, _, _), ack in zip(batch, acks, strict=True):
+        if type(ack) is int:
+            _pending[ack] = future
+        elif not future.done():
+            future.set_exception(_exception(ack.get("error") or {}))
 
 
 class ToolFunction:
@@ -81,22 +133,20 @@ class ToolFunction:
             if key in payload:
                 raise TypeError(f"{self.tool_name}() got multiple values for argument {key!r}")
             payload[key] = value
-        return json.dumps(payload, default=_json_default)
+        return _arguments_json(payload)
 
     def __call__(self, *args, **kwargs):
-        ok, value = _outcome(host.call_tool(self.tool_name, self._payload(args, kwargs)))
+        payload = self._payload(args, kwargs)
+        flush()  # calls submitted before this one start first
+        ok, value = _outcome(host.call_tool(self.tool_name, payload))
         if ok:
             return value
         raise value
 
     def submit(self, *args, **kwargs):
-        """Start the call and return an awaitable for its result."""
-        loop = asyncio.get_running_loop()
-        ok, value = _outcome(host.submit_tool(self.tool_name, self._payload(args, kwargs)))
-        if not ok:
-            raise value
-        future = loop.create_future()
-        _pending[value] = future
+        """Start the call (with the next batch) and return an awaitable for its result."""
+        future = asyncio.get_running_loop().create_future()
+        _outbox.append((future, self.tool_name, self._payload(args, kwargs)))
         return future
 
     @property
@@ -278,6 +328,7 @@ class _HostSelector(selectors.BaseSelector):
         return {}
 
     def select(self, timeout=None):
+        flush()
         if _pending:
             finished = json.loads(host.wait_tools(-1.0 if timeout is None else float(timeout)))
             for item in finished:
@@ -347,3 +398,4 @@ def cancel_pending() -> None:
     for future in _pending.values():
         future.cancel()
     _pending.clear()
+    _outbox.clear()
