@@ -3,7 +3,8 @@
 Data flow: code in -> ``Sandbox``/``Session`` (``runtime._outcome`` checks it)
 -> a guest interpreter from the warm pool (``runtime._pool``,
 ``runtime._instance``) -> host functions the guest calls
-(``runtime._imports``) -> ``ExecutionResult`` out.
+(``runtime._imports``; tool calls through ``runtime._dispatch`` to the
+``host_functions`` a sandbox was granted) -> ``ExecutionResult`` out.
 """
 
 from ._build import cache_dir
@@ -24,10 +25,12 @@ from ._errors import (
     RecursionLimitExceeded,
     SessionBroken,
     TimeoutExceeded,
+    ToolDefinitionError,
+    ToolError,
     UsageError,
 )
 from ._limits import Limits
-from ._result import ExecutionResult, ValueKind
+from ._result import ExecutionResult, ToolCall, ToolOutcome, ValueKind
 from ._sandbox import Sandbox
 from ._session import Session
 
@@ -52,6 +55,10 @@ __all__ = [
     "Session",
     "SessionBroken",
     "TimeoutExceeded",
+    "ToolCall",
+    "ToolDefinitionError",
+    "ToolError",
+    "ToolOutcome",
     "UsageError",
     "ValueKind",
     "cache_dir",
