@@ -43,6 +43,7 @@ import encodings.utf_32
 import enum
 import fractions
 import functools
+import gc
 import graphlib
 import gzip
 import hashlib
@@ -81,8 +82,6 @@ import xml.etree.ElementTree
 import zlib
 
 import guest_zoneinfo  # zoneinfo with bundled tz data, offline
-
-import gc
 
 # Everything above is in the snapshot every instance shares copy-on-write:
 # keep the cyclic GC from walking (and so dirtying) those pages in each run.

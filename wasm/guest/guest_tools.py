@@ -12,6 +12,7 @@ None of this is trusted by the host, which validates every call.
 import ast
 import asyncio
 import builtins
+import collections
 import datetime
 import inspect
 import json
@@ -41,7 +42,7 @@ class ToolTimeoutError(ToolError, TimeoutError):
 
 _ERRORS = {"arguments": ToolArgumentError, "timeout": ToolTimeoutError}
 _pending: dict = {}  # call id -> asyncio.Future, for submitted calls
-_outbox: list = []  # (future, name, arguments JSON) not yet sent: one crossing per batch
+_outbox: collections.deque = collections.deque()  # (future, name, arguments) not yet sent
 
 
 def _json_default(value):
@@ -94,22 +95,27 @@ def _exception(error: dict) -> ToolError:
     return _ERRORS.get(kind, ToolError)(error.get("message", "tool call failed"), error.get("tool", ""), kind)
 
 
+_BATCH_BYTES = 256 * 1024  # per crossing; the host refuses batches far larger
+
+
 def flush() -> None:
-    """Send the calls submitted since the last crossing, in one crossing."""
-    if not _outbox:
-        return
-    batch = _outbox[:]
-    _outbox.clear()
-    flat = []
-    for _, name, arguments in batch:
-        flat.append(name)
-        flat.append(arguments)
-    acks = json.loads(host.submit_tools(json.dumps(flat)))
-    for (future, _, _), ack in zip(batch, acks, strict=True):
-        if type(ack) is int:
-            _pending[ack] = future
-        elif not future.done():
-            future.set_exception(_exception(ack.get("error") or {}))
+    """Send the calls submitted since the last crossing, a few crossings at most."""
+    while _outbox:
+        batch, size = [], 0
+        while _outbox and (not batch or size + len(_outbox[0][2]) <= _BATCH_BYTES):
+            item = _outbox.popleft()
+            batch.append(item)
+            size += len(item[2]) + len(item[1])
+        flat = []
+        for _, name, arguments in batch:
+            flat.append(name)
+            flat.append(arguments)
+        acks = json.loads(host.submit_tools(json.dumps(flat)))
+        for (future, _, _), ack in zip(batch, acks, strict=True):
+            if type(ack) is int:
+                _pending[ack] = future
+            elif not future.done():
+                future.set_exception(_exception(ack.get("error") or {}))
 
 
 class ToolFunction:
