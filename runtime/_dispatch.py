@@ -67,6 +67,7 @@ class _Call:
     context: Any
     arrived: float
     size: int
+    launched: float = 0.0
     expires: float = float("inf")
     future: Future[Any] | asyncio.Task[None] | None = None
     """The pool future of a sync call, or the loop task of an async one."""
@@ -171,8 +172,8 @@ class ToolDispatcher:
         with self._cond:
             rows = sorted(self._log)
         return tuple(
-            ToolCall(id=r[0], tool=r[1], outcome=r[2], started=r[3], duration=r[4], arguments_bytes=r[5],
-                     result_bytes=r[6], detail=r[7])
+            ToolCall(id=r[0], tool=r[1], outcome=r[2], started=r[3], duration=r[4], waited=r[5],
+                     arguments_bytes=r[6], result_bytes=r[7], detail=r[8])
             for r in rows
         )  # fmt: skip
 
@@ -231,21 +232,12 @@ class ToolDispatcher:
 
     def _record(self, call: _Call, outcome: ToolOutcome, result_size: int, detail: str | None) -> None:
         now = time.monotonic()
-        self._log.append(
-            (
-                call.id,
-                call.tool.name,
-                outcome,
-                call.arrived - self._t0,
-                now - call.arrived,
-                call.size,
-                result_size,
-                detail,
-            )
-        )
+        launched = call.launched or now  # never launched: cancelled while queued
+        row = (call.id, call.tool.name, outcome, launched - self._t0, now - launched, launched - call.arrived)
+        self._log.append((*row, call.size, result_size, detail))
 
     def _reject(self, call_id: int, name: str, size: int, outcome: ToolOutcome, kind: str, message: str) -> str:
-        self._log.append((call_id, name[:200], outcome, time.monotonic() - self._t0, 0.0, size, 0, message))
+        self._log.append((call_id, name[:200], outcome, time.monotonic() - self._t0, 0.0, 0.0, size, 0, message))
         return _error(kind, name[:200], message)
 
     def _start(self, name: str, arguments: str, *, blocking: bool) -> tuple[int, str | None]:
@@ -277,6 +269,7 @@ class ToolDispatcher:
         context = hf.ToolContext(deps=self._deps, tool=name, call_id=call_id) if wants_context else None
         call = _Call(call_id, tool, positional, keywords, context, arrived, size)
         if tool.inline:
+            call.launched = arrived
             reply = self._run_inline(call)
             if blocking:
                 return call_id, reply
@@ -294,8 +287,8 @@ class ToolDispatcher:
 
     def _launch(self, call: _Call) -> None:
         """Start ``call`` (under the lock): async on the loop (see ``_spawn``), sync on the pool."""
-        call.arrived = time.monotonic()
-        call.expires = call.arrived + self._limits.tool_timeout
+        call.launched = time.monotonic()
+        call.expires = call.launched + self._limits.tool_timeout
         self._running[call.id] = call
         if call.tool.is_async:
             self._to_spawn.append(call)

@@ -26,9 +26,11 @@ class ToolCall:
     ``invalid`` (arguments failed validation); ``rejected`` (unknown tool or a
     limit); ``timeout``; ``cancelled`` (the run ended first)."""
     started: float
-    """Seconds after the run's first tool call was possible (the run's start)."""
+    """When the call started running, in seconds since the run started."""
     duration: float
-    """Seconds from the call's arrival on the host to its completion."""
+    """Seconds from the start of the call to its completion."""
+    waited: float
+    """Seconds the call waited for a slot (``Limits.max_concurrent_tool_calls``)."""
     arguments_bytes: int
     """Size of the JSON arguments the script sent."""
     result_bytes: int
