@@ -16,6 +16,8 @@ import time
 import traceback
 from json.encoder import encode_basestring as _quote
 
+import guest_callsites
+import guest_loop
 import guest_tools
 from wit_world.imports import host
 
@@ -147,7 +149,7 @@ def _compile_new(code: str, rewrite: bool):
             pass  # a statement (or a real syntax error, reported below)
     tree = ast.parse(code, FILENAME, "exec")
     if rewrite and ("await" in code or "asyncio" in code):
-        tree = guest_tools.async_call_sites(tree)
+        tree = guest_callsites.async_call_sites(tree)
     if tree.body and isinstance(tree.body[-1], ast.Expr):
         # REPL-style value, kept in one code object so a script with top-level
         # await runs as one coroutine (tasks made early can be awaited last).
@@ -298,7 +300,7 @@ def run(code: str, options_json: str) -> str:
         compiled, is_expression = _compile(code, bool(tool_names))
         result = eval(compiled, namespace)
         if compiled.co_flags & inspect.CO_COROUTINE:
-            guest_tools.run_coroutine(result)
+            guest_loop.run_coroutine(result)
         if not is_expression:
             result = namespace.pop(_VALUE, _MISSING)
         if result is not _MISSING:

@@ -1,23 +1,20 @@
 """Granted tools as Python functions inside the guest, sync and async.
 
 A plain call blocks until the host answers. Where a call's result is
-awaited, or handed to an asyncio combinator (``gather``, ``wait``,
-``create_task``, ...), ``async_call_sites`` rewrites it at compile time to
-*submit* the call instead, and the guest's event loop waits on the host for
-completions: many calls in flight, one host round trip per batch.
+awaited, or handed to an asyncio combinator, ``guest_callsites`` rewrites it
+at compile time to *submit* the call instead; submissions go to the host in
+batches, and the event loop of ``guest_loop`` waits on the host for
+completions: many calls in flight, few host round trips.
 
 None of this is trusted by the host, which validates every call.
 """
 
-import ast
 import asyncio
 import builtins
 import collections
 import datetime
 import inspect
 import json
-import selectors
-import warnings
 from json.encoder import encode_basestring_ascii as _quote
 
 from wit_world.imports import host
@@ -88,6 +85,16 @@ def _outcome(reply: str):
     if "ok" in data:
         return True, data["ok"]
     return False, _exception(data.get("error") or {})
+
+
+def settle(future, item: dict) -> None:
+    """Complete ``future`` with one finished call from ``wait-tools``."""
+    if future.done():
+        return
+    if "ok" in item:
+        future.set_result(item["ok"])
+    else:
+        future.set_exception(_exception(item.get("error") or {}))
 
 
 def _exception(error: dict) -> ToolError:
@@ -242,162 +249,7 @@ def submit_or_call(function, *args, **kwargs):
     return function(*args, **kwargs)
 
 
-# --- compile-time rewrite of call sites whose results are awaited -------------------------
-
-_COMBINATORS = frozenset({"gather", "wait", "wait_for", "create_task", "ensure_future", "as_completed", "shield"})
-
-
-def _is_combinator(call: ast.Call) -> bool:
-    func = call.func
-    return (isinstance(func, ast.Attribute) and func.attr in _COMBINATORS) or (
-        isinstance(func, ast.Name) and func.id in _COMBINATORS
-    )
-
-
-def _submit(call: ast.Call) -> ast.Call:
-    return ast.Call(func=ast.Name("__otc_submit__", ast.Load()), args=[call.func, *call.args], keywords=call.keywords)
-
-
-def _mark(node):
-    """Rewrite the calls whose *values* become awaitables: the expression itself,
-    or elements of displays, comprehensions and starred arguments, but never
-    calls nested in another call's arguments."""
-    if isinstance(node, ast.Call):
-        return node if _is_combinator(node) else _submit(node)
-    if isinstance(node, ast.Starred):
-        node.value = _mark(node.value)
-    elif isinstance(node, (ast.List, ast.Tuple, ast.Set)):
-        node.elts = [_mark(e) for e in node.elts]
-    elif isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp)):
-        node.elt = _mark(node.elt)
-    elif isinstance(node, ast.DictComp):
-        node.value = _mark(node.value)
-    elif isinstance(node, ast.IfExp):
-        node.body, node.orelse = _mark(node.body), _mark(node.orelse)
-    return node
-
-
-class _CallSites(ast.NodeTransformer):
-    def __init__(self, task_names: set) -> None:
-        self.task_names = task_names
-
-    def visit_Await(self, node: ast.Await):
-        self.generic_visit(node)
-        node.value = _mark(node.value)
-        return node
-
-    def visit_Call(self, node: ast.Call):
-        self.generic_visit(node)
-        if _is_combinator(node) or (
-            isinstance(node.func, ast.Attribute)
-            and node.func.attr in {"append", "add"}
-            and isinstance(node.func.value, ast.Name)
-            and node.func.value.id in self.task_names
-        ):
-            node.args = [_mark(arg) for arg in node.args]
-        return node
-
-    def visit_Assign(self, node: ast.Assign):
-        self.generic_visit(node)
-        if any(isinstance(t, ast.Name) and t.id in self.task_names for t in node.targets):
-            node.value = _mark(node.value)
-        return node
-
-
-def async_call_sites(tree: ast.Module) -> ast.Module:
-    """Rewrite the call sites whose results are awaited to submit tool calls."""
-    task_names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and _is_combinator(node):
-            for arg in node.args:
-                inner = arg.value if isinstance(arg, ast.Starred) else arg
-                if isinstance(inner, ast.Name):
-                    task_names.add(inner.id)
-    tree = _CallSites(task_names).visit(tree)
-    return ast.fix_missing_locations(tree)
-
-
-# --- an event loop that waits on the host ---------------------------------------------
-
-
-class _HostSelector(selectors.BaseSelector):
-    """The loop's selector: there are no file descriptors to watch, only tool
-    calls in flight (wait on the host) and timers (sleep on the host)."""
-
-    def register(self, fileobj, events, data=None):
-        raise OSError("the sandbox has no file descriptors to watch")
-
-    def unregister(self, fileobj):
-        raise KeyError(fileobj)
-
-    def get_map(self):
-        return {}
-
-    def select(self, timeout=None):
-        flush()
-        if _pending:
-            finished = json.loads(host.wait_tools(-1.0 if timeout is None else float(timeout)))
-            for item in finished:
-                future = _pending.pop(item.get("id"), None)
-                if future is None or future.done():
-                    continue
-                ok, value = _outcome(json.dumps(item))
-                if ok:
-                    future.set_result(value)
-                else:
-                    future.set_exception(value)
-        elif timeout is None:
-            host.sleep(1e9)  # awaiting something that can never finish: the deadline ends it
-        elif timeout > 0:
-            host.sleep(float(timeout))
-        return []
-
-    def close(self):
-        pass
-
-
-class HostEventLoop(asyncio.SelectorEventLoop):
-    """asyncio's selector loop without the self-pipe (there is no socketpair)."""
-
-    def __init__(self) -> None:
-        super().__init__(selector=_HostSelector())
-
-    def _make_self_pipe(self):
-        pass
-
-    def _close_self_pipe(self):
-        pass
-
-    def _write_to_self(self):
-        pass
-
-
-class _Policy(asyncio.DefaultEventLoopPolicy):
-    def new_event_loop(self):
-        return HostEventLoop()
-
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)
-    asyncio.set_event_loop_policy(_Policy())
 builtins.help = help
-
-
-def run_coroutine(coro):
-    """Run a top-level-await script's coroutine to completion on a fresh loop."""
-    loop = HostEventLoop()
-    asyncio.set_event_loop(loop)
-    try:
-        return loop.run_until_complete(coro)
-    finally:
-        try:
-            for task in asyncio.all_tasks(loop):
-                task.cancel()
-            loop.run_until_complete(asyncio.sleep(0))
-        finally:
-            asyncio.set_event_loop(None)
-            loop.close()
-            cancel_pending()
 
 
 def cancel_pending() -> None:
