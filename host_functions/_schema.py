@@ -48,6 +48,8 @@ class FunctionSchema:
 def _annotation_text(annotation: Any) -> str:
     if annotation is inspect.Parameter.empty:
         return ""
+    if annotation is None or annotation is type(None):
+        return "None"
     text = annotation if isinstance(annotation, str) else inspect.formatannotation(annotation)
     return _QUALIFIED.sub(r"\1", text)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import inspect
 import keyword
 from collections.abc import Callable
@@ -18,7 +19,8 @@ from ._schema import FunctionSchema, function_schema
 
 __all__ = ["Tool", "ToolArgumentError", "check_tool_name", "tool"]
 
-_RESERVED = frozenset({"tools"})
+# Names the guest already uses at top level: a tool there would hide them.
+_RESERVED = frozenset({"tools", "ToolError", "ToolArgumentError", "ToolTimeoutError", *dir(builtins)})
 
 
 def check_tool_name(name: str) -> str:
@@ -31,7 +33,10 @@ def check_tool_name(name: str) -> str:
                 "optionally dotted for a namespace (crm.list_candidates)"
             )
     if parts[0] in _RESERVED:
-        raise ToolDefinitionError(f"tool name {name!r} is invalid: {parts[0]!r} is reserved in the guest")
+        raise ToolDefinitionError(
+            f"tool name {name!r} is invalid: {parts[0]!r} would hide a name the guest's scripts use "
+            "(a builtin or a tools name); rename it or put it in a namespace"
+        )
     return name
 
 

@@ -331,7 +331,7 @@ class ToolDispatcher:
         except TypeError as exc:
             return _error("result", tool.name, f"tool {tool.name!r} returned {exc}"), "error", 0, str(exc)
         cap = self._limits.max_tool_result_bytes
-        size = len(text.encode("utf-8")) if len(text) * 4 > cap else len(text)
+        size = len(text) if text.isascii() else len(text.encode("utf-8"))
         if size > cap:
             message = f"tool {tool.name!r} returned {size} bytes, over Limits.max_tool_result_bytes={cap}"
             return _error("result", tool.name, message), "error", size, message
@@ -369,8 +369,11 @@ class ToolDispatcher:
             # costs more loop time than the call itself at high concurrency).
             result = await tool.invoke(call.positional, call.keywords, call.context)
             outcome = self._outcome(tool, result)
-        except asyncio.CancelledError:
-            raise  # timed out or the run ended: already logged
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # we cancelled it (timed out, or the run ended): already logged
+            outcome = self._failure(tool, exc)  # the tool raised it itself: a failure like any other
         except BaseException as exc:  # KeyboardInterrupt & co. must not take the loop down
             outcome = self._failure(tool, exc)
         with self._cond:

@@ -79,8 +79,10 @@ class InstancePool:
                 self._busy += not keep
                 if self._ready:
                     instance = self._ready.popleft()
-                    if len(self._ready) < self.size // 2 or not self._ready:
-                        self._cond.notify_all()  # running low: let the refill thread know
+                    if keep or not self._ready:
+                        # The refill thread's predicate may now hold (no run in
+                        # flight, or none left); otherwise release() wakes it.
+                        self._cond.notify_all()
                     return instance
         elif not keep:
             with self._cond:

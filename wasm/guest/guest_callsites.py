@@ -18,26 +18,41 @@ def _is_combinator(call: ast.Call) -> bool:
     )
 
 
-def _submit(call: ast.Call) -> ast.Call:
-    return ast.Call(func=ast.Name("__otc_submit__", ast.Load()), args=[call.func, *call.args], keywords=call.keywords)
+# These take only coroutines: a tool call handed to them becomes one.
+_WANT_COROUTINE = frozenset({"create_task", "run"})
 
 
-def _mark(node):
+def _wants_coroutine(call: ast.Call) -> bool:
+    func = call.func
+    if isinstance(func, ast.Attribute):
+        # `run` only as asyncio.run: other objects' run methods are not asyncio.
+        return func.attr == "create_task" or (
+            func.attr == "run" and isinstance(func.value, ast.Name) and func.value.id == "asyncio"
+        )
+    return isinstance(func, ast.Name) and func.id == "create_task"
+
+
+def _submit(call: ast.Call, coroutine: bool) -> ast.Call:
+    helper = "__otc_submit_coroutine__" if coroutine else "__otc_submit__"
+    return ast.Call(func=ast.Name(helper, ast.Load()), args=[call.func, *call.args], keywords=call.keywords)
+
+
+def _mark(node, coroutine: bool = False):
     """Rewrite the calls whose *values* become awaitables: the expression itself,
     or elements of displays, comprehensions and starred arguments, but never
     calls nested in another call's arguments."""
     if isinstance(node, ast.Call):
-        return node if _is_combinator(node) else _submit(node)
+        return node if _is_combinator(node) else _submit(node, coroutine)
     if isinstance(node, ast.Starred):
-        node.value = _mark(node.value)
+        node.value = _mark(node.value, coroutine)
     elif isinstance(node, (ast.List, ast.Tuple, ast.Set)):
-        node.elts = [_mark(e) for e in node.elts]
+        node.elts = [_mark(e, coroutine) for e in node.elts]
     elif isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp)):
-        node.elt = _mark(node.elt)
+        node.elt = _mark(node.elt, coroutine)
     elif isinstance(node, ast.DictComp):
-        node.value = _mark(node.value)
+        node.value = _mark(node.value, coroutine)
     elif isinstance(node, ast.IfExp):
-        node.body, node.orelse = _mark(node.body), _mark(node.orelse)
+        node.body, node.orelse = _mark(node.body, coroutine), _mark(node.orelse, coroutine)
     return node
 
 
@@ -52,7 +67,9 @@ class _CallSites(ast.NodeTransformer):
 
     def visit_Call(self, node: ast.Call):
         self.generic_visit(node)
-        if _is_combinator(node) or (
+        if _wants_coroutine(node):
+            node.args = [_mark(arg, coroutine=True) for arg in node.args]
+        elif _is_combinator(node) or (
             isinstance(node.func, ast.Attribute)
             and node.func.attr in {"append", "add"}
             and isinstance(node.func.value, ast.Name)

@@ -166,6 +166,7 @@ def _tool_names(options: dict) -> dict:
     names = guest_tools.build(specs)
     names.update(
         __otc_submit__=guest_tools.submit_or_call,
+        __otc_submit_coroutine__=guest_tools.submit_as_coroutine,
         ToolError=guest_tools.ToolError,
         ToolArgumentError=guest_tools.ToolArgumentError,
         ToolTimeoutError=guest_tools.ToolTimeoutError,

@@ -242,6 +242,18 @@ def build(specs: list) -> dict:
     return top
 
 
+def submit_as_coroutine(function, *args, **kwargs):
+    """For create_task and asyncio.run, which take only coroutines: a tool call
+    becomes a coroutine that submits it when it first runs (inside the loop)."""
+    if isinstance(function, ToolFunction):
+        return _submitted(function, args, kwargs)
+    return function(*args, **kwargs)
+
+
+async def _submitted(function, args, kwargs):
+    return await function.submit(*args, **kwargs)
+
+
 def submit_or_call(function, *args, **kwargs):
     """What a rewritten call site runs: submit a tool call, call anything else."""
     if isinstance(function, ToolFunction):

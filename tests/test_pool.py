@@ -1,0 +1,36 @@
+"""The warm pool: filled in the background, refilled after runs and sessions."""
+
+from __future__ import annotations
+
+import pytest
+
+from runtime import Sandbox
+
+
+def test_pool_fills_and_refills_after_runs() -> None:
+    with Sandbox(pool_size=2) as sb:
+        assert sb.wait_ready(timeout=60)
+        for _ in range(5):
+            assert sb.run("1 + 1").value == 2
+        assert sb.wait_ready(timeout=60)
+
+
+def test_pool_refills_after_a_session_takes_an_instance() -> None:
+    with Sandbox(pool_size=2) as sb:
+        assert sb.wait_ready(timeout=60)
+        session = sb.session()  # takes an instance for good: nothing is released
+        assert sb.wait_ready(timeout=60)
+        assert session.run("40 + 2").value == 42
+        session.close()
+
+
+def test_pool_size_zero_instantiates_per_run() -> None:
+    with Sandbox(pool_size=0) as sb:
+        assert sb.wait_ready(timeout=1)  # nothing to wait for
+        assert sb.run("6 * 7").value == 42
+
+
+@pytest.mark.parametrize("size", [-1, 1.5, True], ids=["negative", "float", "bool"])
+def test_invalid_pool_size(size: object) -> None:
+    with pytest.raises(ValueError, match="pool size"):
+        Sandbox(pool_size=size)  # type: ignore[arg-type]
