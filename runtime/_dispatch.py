@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["ToolDispatcher"]
 
 _MAX_MESSAGE = 4000
+_SPAWN_EVERY = 16
 _BATCH_SLACK = 1 << 20
 """How far past ``Limits.max_tool_payload_bytes`` a submitted batch may be."""
 
@@ -91,6 +92,7 @@ class ToolDispatcher:
         self._queued: collections.deque[_Call] = collections.deque()
         self._to_spawn: list[_Call] = []  # async calls to start on the loop, one wake-up per batch
         self._loop_thread = -1  # the loop's thread id, once known
+        self._wake_pending = False
         self._ids = itertools.count(1)  # next() is atomic under the GIL
         self._closed = False
         self._t0 = time.monotonic()
@@ -128,6 +130,8 @@ class ToolDispatcher:
         for name, arguments in zip(flat[::2], flat[1::2], strict=True):
             call_id, reply = self._start(name, arguments, blocking=False)
             acks.append(str(call_id) if reply is None else reply)
+            if len(self._to_spawn) >= _SPAWN_EVERY:
+                self._spawn()  # the first calls run while later ones are still being checked
         self._spawn()
         return "[" + ", ".join(acks) + "]"
 
@@ -323,7 +327,17 @@ class ToolDispatcher:
                     self._spawn_on_loop(calls)  # already on the loop: no wake-up needed
                 else:
                     self._loop.call_soon_threadsafe(self._spawn_on_loop, calls)
-        self._cond.notify_all()
+        if threading.get_ident() != self._loop_thread:
+            self._cond.notify_all()
+        elif not self._wake_pending:
+            # Calls finishing in one loop iteration wake the guest once, not once each.
+            self._wake_pending = True
+            self._loop.call_soon(self._wake_guest)
+
+    def _wake_guest(self) -> None:
+        with self._cond:
+            self._wake_pending = False
+            self._cond.notify_all()
 
     def _outcome(self, tool: Tool, result: Any) -> tuple[str, ToolOutcome, int, str | None]:
         try:

@@ -103,6 +103,7 @@ def _exception(error: dict) -> ToolError:
 
 
 _BATCH_BYTES = 256 * 1024  # per crossing; the host refuses batches far larger
+_EARLY_FLUSH = 16
 
 
 def flush() -> None:
@@ -160,6 +161,8 @@ class ToolFunction:
         """Start the call (with the next batch) and return an awaitable for its result."""
         future = asyncio.get_running_loop().create_future()
         _outbox.append((future, self.tool_name, self._payload(args, kwargs)))
+        if len(_outbox) >= _EARLY_FLUSH:
+            flush()  # let the first calls start while the script builds the rest
         return future
 
     @property
