@@ -1,7 +1,7 @@
 """Tool calls of one run: checked on the host, run concurrently, logged.
 
 The guest's thread calls in through the host imports (``call-tool``,
-``submit-tool``, ``wait-tools``). Async tools run on an event loop, sync
+``submit-tool(s)``, ``wait-tools``). Async tools run on an event loop, sync
 tools straight on a thread pool (one hop each way, no loop in between), so a
 script can have many calls in flight while its own thread waits for
 completions. Every argument from the guest is hostile: sizes are capped and
@@ -19,24 +19,20 @@ import itertools
 import json
 import threading
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ._abi import HostTrap
-from ._errors import ToolError
 from ._limits import Limits
 from ._result import ToolCall, ToolOutcome
 from ._run_state import RunState, Stop
+from ._tool_call import Outcome, ToolCallState, error_reply, failure_for, reply_for
 from ._tool_loop import tool_threads
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future
-
-    from host_functions import Tool, ToolSet
+    from host_functions import ToolSet
 
 __all__ = ["ToolDispatcher"]
 
-_MAX_MESSAGE = 4000
 _SPAWN_EVERY = 16
 _BATCH_SLACK = 1 << 20
 """How far past ``Limits.max_tool_payload_bytes`` a submitted batch may be."""
@@ -55,25 +51,6 @@ def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
         task.cancel()
 
 
-def _error(kind: str, tool: str, message: str) -> str:
-    return json.dumps({"error": {"kind": kind, "tool": tool, "message": message[:_MAX_MESSAGE]}})
-
-
-@dataclass(eq=False)
-class _Call:
-    id: int
-    tool: Tool
-    positional: list[Any]
-    keywords: dict[str, Any]
-    context: Any
-    arrived: float
-    size: int
-    launched: float = 0.0
-    expires: float = float("inf")
-    future: Future[Any] | asyncio.Task[None] | None = None
-    """The pool future of a sync call, or the loop task of an async one."""
-
-
 class ToolDispatcher:
     """Serves one run's tool calls; ``close`` cancels what is still running."""
 
@@ -88,9 +65,9 @@ class ToolDispatcher:
         self._cond = threading.Condition()
         self._finished: dict[int, str] = {}
         self._blocking: set[int] = set()
-        self._running: dict[int, _Call] = {}
-        self._queued: collections.deque[_Call] = collections.deque()
-        self._to_spawn: list[_Call] = []  # async calls to start on the loop, one wake-up per batch
+        self._running: dict[int, ToolCallState] = {}
+        self._queued: collections.deque[ToolCallState] = collections.deque()
+        self._to_spawn: list[ToolCallState] = []  # async calls to start on the loop, one wake-up per batch
         self._loop_thread = -1  # the loop's thread id, once known
         self._wake_pending = False
         self._ids = itertools.count(1)  # next() is atomic under the GIL
@@ -217,7 +194,7 @@ class ToolDispatcher:
             message = (
                 f"tool {call.tool.name!r} did not finish within {self._limits.tool_timeout} s (Limits.tool_timeout)"
             )
-            self._finish(call, _error("timeout", call.tool.name, message), "timeout", 0, message)
+            self._finish(call, error_reply("timeout", call.tool.name, message), "timeout", 0, message)
             if isinstance(call.future, asyncio.Task):
                 self._loop.call_soon_threadsafe(call.future.cancel)
 
@@ -234,7 +211,7 @@ class ToolDispatcher:
 
     # --- starting and finishing calls ------------------------------------------------
 
-    def _record(self, call: _Call, outcome: ToolOutcome, result_size: int, detail: str | None) -> None:
+    def _record(self, call: ToolCallState, outcome: ToolOutcome, result_size: int, detail: str | None) -> None:
         now = time.monotonic()
         launched = call.launched or now  # never launched: cancelled while queued
         row = (call.id, call.tool.name, outcome, launched - self._t0, now - launched, launched - call.arrived)
@@ -242,7 +219,7 @@ class ToolDispatcher:
 
     def _reject(self, call_id: int, name: str, size: int, outcome: ToolOutcome, kind: str, message: str) -> str:
         self._log.append((call_id, name[:200], outcome, time.monotonic() - self._t0, 0.0, 0.0, size, 0, message))
-        return _error(kind, name[:200], message)
+        return error_reply(kind, name[:200], message)
 
     def _start(self, name: str, arguments: str, *, blocking: bool) -> tuple[int, str | None]:
         arrived = time.monotonic()
@@ -271,7 +248,7 @@ class ToolDispatcher:
             return call_id, self._reject(call_id, name, size, "invalid", "arguments", message)
         wants_context = tool.schema.context_parameter is not None
         context = hf.ToolContext(deps=self._deps, tool=name, call_id=call_id) if wants_context else None
-        call = _Call(call_id, tool, positional, keywords, context, arrived, size)
+        call = ToolCallState(call_id, tool, positional, keywords, context, arrived, size)
         if tool.inline:
             call.launched = arrived
             reply = self._run_inline(call)
@@ -289,7 +266,7 @@ class ToolDispatcher:
                 self._queued.append(call)
         return call_id, None
 
-    def _launch(self, call: _Call) -> None:
+    def _launch(self, call: ToolCallState) -> None:
         """Start ``call`` (under the lock): async on the loop (see ``_spawn``), sync on the pool."""
         call.launched = time.monotonic()
         call.expires = call.launched + self._limits.tool_timeout
@@ -306,14 +283,16 @@ class ToolDispatcher:
         if calls:
             self._loop.call_soon_threadsafe(self._spawn_on_loop, calls)
 
-    def _spawn_on_loop(self, calls: list[_Call]) -> None:
+    def _spawn_on_loop(self, calls: list[ToolCallState]) -> None:
         self._loop_thread = threading.get_ident()
         with self._cond:
             for call in calls:
                 if call.id in self._running:  # not cancelled or closed meanwhile
                     call.future = self._loop.create_task(self._run_async(call))
 
-    def _finish(self, call: _Call, reply: str, outcome: ToolOutcome, result_size: int, detail: str | None) -> None:
+    def _finish(
+        self, call: ToolCallState, reply: str, outcome: ToolOutcome, result_size: int, detail: str | None
+    ) -> None:
         """Complete ``call`` (under the lock), then start the next queued one."""
         if self._closed or self._running.pop(call.id, None) is None:
             return  # already timed out, or the run is over
@@ -339,56 +318,37 @@ class ToolDispatcher:
             self._wake_pending = False
             self._cond.notify_all()
 
-    def _outcome(self, tool: Tool, result: Any) -> tuple[str, ToolOutcome, int, str | None]:
+    def _invoke(self, call: ToolCallState) -> Outcome:
         try:
-            text = tool.serialize(result)
-        except TypeError as exc:
-            return _error("result", tool.name, f"tool {tool.name!r} returned {exc}"), "error", 0, str(exc)
-        cap = self._limits.max_tool_result_bytes
-        size = len(text) if text.isascii() else len(text.encode("utf-8"))
-        if size > cap:
-            message = f"tool {tool.name!r} returned {size} bytes, over Limits.max_tool_result_bytes={cap}"
-            return _error("result", tool.name, message), "error", size, message
-        return '{"ok": ' + text + "}", "ok", size, None
-
-    @staticmethod
-    def _failure(tool: Tool, exc: BaseException) -> tuple[str, ToolOutcome, int, str | None]:
-        if isinstance(exc, ToolError):
-            return _error("error", tool.name, exc.message), "error", 0, exc.message
-        # An unexpected exception's message may hold secrets: only its type crosses.
-        message = f"tool {tool.name!r} failed with {type(exc).__name__}"
-        return _error("error", tool.name, message), "error", 0, repr(exc)[:2000]
-
-    def _invoke(self, call: _Call) -> tuple[str, ToolOutcome, int, str | None]:
-        try:
-            return self._outcome(call.tool, call.tool.invoke(call.positional, call.keywords, call.context))
+            result = call.tool.invoke(call.positional, call.keywords, call.context)
+            return reply_for(call.tool, result, self._limits.max_tool_result_bytes)
         except BaseException as exc:  # contained whatever it is: this thread must go on
-            return self._failure(call.tool, exc)
+            return failure_for(call.tool, exc)
 
-    def _run_inline(self, call: _Call) -> str:
+    def _run_inline(self, call: ToolCallState) -> str:
         reply, outcome, result_size, detail = self._invoke(call)
         with self._cond:
             self._record(call, outcome, result_size, detail)
         return reply
 
-    def _run_sync(self, call: _Call) -> None:
+    def _run_sync(self, call: ToolCallState) -> None:
         outcome = self._invoke(call)
         with self._cond:
             self._finish(call, *outcome)
 
-    async def _run_async(self, call: _Call) -> None:
+    async def _run_async(self, call: ToolCallState) -> None:
         tool = call.tool
         try:
             # No per-call timer: _expire times calls out (one timer per call
             # costs more loop time than the call itself at high concurrency).
             result = await tool.invoke(call.positional, call.keywords, call.context)
-            outcome = self._outcome(tool, result)
+            outcome = reply_for(tool, result, self._limits.max_tool_result_bytes)
         except asyncio.CancelledError as exc:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
                 raise  # we cancelled it (timed out, or the run ended): already logged
-            outcome = self._failure(tool, exc)  # the tool raised it itself: a failure like any other
+            outcome = failure_for(tool, exc)  # the tool raised it itself: a failure like any other
         except BaseException as exc:  # KeyboardInterrupt & co. must not take the loop down
-            outcome = self._failure(tool, exc)
+            outcome = failure_for(tool, exc)
         with self._cond:
             self._finish(call, *outcome)
