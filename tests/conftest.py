@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from runtime import Limits, Sandbox
+
+
+def _check_healthy(sb: Sandbox) -> None:
+    result = sb.run("print('still here')\n1 + 1")
+    assert result.error is None, result.error
+    assert (result.value, result.stdout) == (2, "still here\n")
+
+
+@pytest.fixture
+def check_healthy() -> Callable[[Sandbox], None]:
+    """``check_healthy(sb)``: the sandbox (and the host) still runs a normal script correctly."""
+    return _check_healthy
 
 
 @pytest.fixture(scope="session")

@@ -28,23 +28,10 @@ def _observable(result: ExecutionResult) -> str:
     return "\n".join(parts)
 
 
-def _check_healthy(sb: Sandbox) -> None:
-    result = sb.run("print('still here')\n1 + 1")
-    assert result.error is None, result.error
-    assert result.value == 2
-    assert result.stdout == "still here\n"
-
-
 @pytest.fixture
 def observable() -> Callable[[ExecutionResult], str]:
     """``observable(result)``: every field of a result (and its error) as text."""
     return _observable
-
-
-@pytest.fixture
-def check_healthy() -> Callable[[Sandbox], None]:
-    """``check_healthy(sb)``: the host still runs a normal script correctly."""
-    return _check_healthy
 
 
 @pytest.fixture

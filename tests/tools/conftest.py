@@ -26,22 +26,10 @@ def _observable(result: ExecutionResult) -> str:
     return "\n".join(parts)
 
 
-def _check_healthy(sb: Sandbox) -> None:
-    result = sb.run("print('still here')\n1 + 1")
-    assert result.error is None, result.error
-    assert (result.value, result.stdout) == (2, "still here\n")
-
-
 @pytest.fixture
 def observable() -> Callable[[ExecutionResult], str]:
     """``observable(result)``: the guest-visible fields of a result as text."""
     return _observable
-
-
-@pytest.fixture
-def check_healthy() -> Callable[[Sandbox], None]:
-    """``check_healthy(sb)``: the sandbox still runs a normal script correctly."""
-    return _check_healthy
 
 
 @pytest.fixture(scope="session")
