@@ -6,7 +6,8 @@ pick up (and a ``BaseException`` in a host function crashes the process).
 The WIT world only uses strings, bools, f64 and u64 (the clock), so this module drives the C
 API directly for exactly those shapes:
 
-* ``call_export`` lowers two strings and lifts one, with no reflection;
+* ``ExportCall`` lowers two strings and lifts one, with no reflection and
+  no per-call allocation of C structures;
 * ``add_host_func`` registers a callback that can never unwind through wasm:
   whatever the handler raises, ``BaseException`` included, becomes a trap
   value returned to wasmtime on the same thread.
@@ -19,15 +20,15 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import struct
 from collections.abc import Callable
-from ctypes import byref
 from typing import Any, Literal
 
 from wasmtime import Store, WasmtimeError
 from wasmtime import _ffi as ffi
 from wasmtime.component import Func, LinkerInstance
 
-__all__ = ["HostTrap", "Kind", "add_host_func", "call_export", "context_key", "set_epoch_callback"]
+__all__ = ["ExportCall", "HostTrap", "Kind", "add_host_func", "context_key", "set_epoch_callback"]
 
 log = logging.getLogger("otc.abi")
 
@@ -71,23 +72,62 @@ def _get_string(val: Any) -> str:
     return ctypes.string_at(vec.data, vec.size).decode("utf-8") if vec.size else ""
 
 
-def call_export(store: Store, func: Func, first: str, second: str) -> str:
-    """Call a ``func(string, string) -> string`` export. Raises ``WasmtimeError`` on a trap."""
-    args = (_Val * 2)()
-    _set_string(args[0], first)
-    _set_string(args[1], second)
-    result = _Val()
-    try:
-        error = ffi.wasmtime_component_func_call(byref(func._func), store._context(), args, 2, byref(result), 1)
-    finally:
-        ffi.wasmtime_component_val_delete(byref(args[0]))
-        ffi.wasmtime_component_val_delete(byref(args[1]))
-    if error:
-        raise WasmtimeError._from_ptr(error)
-    try:
-        return _get_string(result)
-    finally:
-        ffi.wasmtime_component_val_delete(byref(result))
+# Raw entry points with plain-pointer prototypes: no ctypes wrapper objects
+# per call (the generic ones cost more than a small guest run).
+_func_call = ctypes.CFUNCTYPE(
+    ctypes.c_void_p,
+    ctypes.c_void_p,
+    ctypes.c_void_p,
+    ctypes.c_void_p,
+    ctypes.c_size_t,
+    ctypes.c_void_p,
+    ctypes.c_size_t,
+)(ctypes.cast(ffi.dll.wasmtime_component_func_call, ctypes.c_void_p).value or 0)
+_val_delete = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(
+    ctypes.cast(ffi.dll.wasmtime_component_val_delete, ctypes.c_void_p).value or 0
+)
+_STRING_AT = _Val.of.offset  # a string value's byte vector: {size, data} after the kind
+_VAL_SIZE = ctypes.sizeof(_Val)
+_vec = struct.Struct("<QQ")
+
+
+class ExportCall:
+    """A ``func(string, string) -> string`` export of one store, ready to call.
+
+    Buffers are allocated once; like its store, use it from one thread at a time.
+    """
+
+    def __init__(self, store: Store, func: Func) -> None:
+        self._store = store  # keeps the context below alive
+        self._func = func
+        self._func_address = ctypes.addressof(func._func)
+        self._context = ctypes.cast(store._context(), ctypes.c_void_p).value or 0
+        self._args = (_Val * 2)()
+        self._result = _Val()
+        self._args_address = ctypes.addressof(self._args)
+        self._result_address = ctypes.addressof(self._result)
+
+    def __call__(self, first: str, second: str) -> str:
+        """Call it; raises ``WasmtimeError`` when the guest traps."""
+        args, base = self._args, self._args_address
+        for i, text in enumerate((first, second)):
+            data = text.encode("utf-8")
+            args[i].kind = _STRING
+            _byte_vec_new(base + i * _VAL_SIZE + _STRING_AT, len(data), data)
+        try:
+            error = _func_call(self._func_address, self._context, base, 2, self._result_address, 1)
+        finally:
+            _val_delete(base)
+            _val_delete(base + _VAL_SIZE)
+        if error:
+            raise WasmtimeError._from_ptr(ctypes.cast(error, ctypes.POINTER(ffi.wasmtime_error_t)))
+        try:
+            if self._result.kind != _STRING:
+                raise HostTrap(f"the export returned value kind {self._result.kind}, not a string")
+            size, data = _vec.unpack(ctypes.string_at(self._result_address + _STRING_AT, _vec.size))
+            return ctypes.string_at(data, size).decode("utf-8") if size else ""
+        finally:
+            _val_delete(self._result_address)
 
 
 def _trap(message: str) -> int:

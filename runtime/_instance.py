@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from wasmtime import Store, WasiConfig, WasmtimeError
 
-from ._abi import call_export, context_key, set_epoch_callback
+from ._abi import ExportCall, context_key, set_epoch_callback
 from ._engine import GuestRuntime
 from ._errors import ExecutionError, GuestBuildError
 from ._limits import Limits
@@ -77,7 +77,7 @@ class GuestInstance:
         func = instance.get_func(self.store, "run")
         if func is None:
             raise GuestBuildError("the guest component has no `run` export")
-        self._run = func
+        self._run = ExportCall(self.store, func)
         self.alive = True
         self.runs = 0
         self._memory_bytes = -1
@@ -92,7 +92,7 @@ class GuestInstance:
             # The default options, so a typical run finds them already parsed.
             options = run_options(Limits().recursion_limit, fresh=True)
             for code in _WARM_UP:
-                call_export(self.store, self._run, code, options)
+                self._run(code, options)
         finally:
             del REGISTRY[self.key]
 
@@ -109,7 +109,7 @@ class GuestInstance:
         # at a time and consults REGISTRY, so between runs it lets nothing stop.
         REGISTRY[self.key] = state
         try:
-            reply = call_export(store, self._run, code, options)
+            reply = self._run(code, options)
             error = None
         except WasmtimeError as exc:
             self.alive = False

@@ -37,6 +37,7 @@ _MAX_MESSAGE = 16 * 1024
 _MAX_TRACEBACK = 64 * 1024
 _REPLY_OVERHEAD = 1 << 20
 _EMPTY_REPLY = '{"stdout": "", "stderr": "", "error": null, "value_kind": "none", "value": null}'
+_VALUE_ONLY = '{"stdout": "", "stderr": "", "error": null, "value_kind": "json", "value": '
 _SYNTAX = frozenset({"SyntaxError", "IndentationError", "TabError"})
 
 
@@ -45,7 +46,7 @@ def check_code(code: object, limits: Limits) -> str:
     if not isinstance(code, str):
         raise InvalidCode(f"code must be a str, got {type(code).__name__}; decode bytes first")
     try:
-        size = len(code.encode("utf-8"))
+        size = len(code) if code.isascii() else len(code.encode("utf-8"))
     except UnicodeEncodeError as exc:
         raise InvalidCode(f"code is not valid text: {exc.reason} at index {exc.start}") from None
     if size > limits.max_code_bytes:
@@ -149,6 +150,13 @@ def build_result(
 
 
 def _read_reply(reply: str, capture: OutputCapture, limits: Limits) -> tuple[ExecutionError | None, Any, str]:
+    small = len(reply) < min(4096, limits.max_output_bytes - capture.used)
+    if small and reply.startswith(_VALUE_ONLY) and reply.endswith("}"):
+        # Nothing printed, no error, a small value: only the value needs parsing.
+        try:
+            return None, pydantic_core.from_json(reply[len(_VALUE_ONLY) : -1], allow_inf_nan=False), "json"
+        except ValueError:
+            pass  # not a JSON value after all: the full check below reports it
     if len(reply) > 4 * limits.max_output_bytes + _REPLY_OVERHEAD:
         return GuestCrashed(f"the guest's reply is {len(reply)} characters, far over the output limit"), None, "none"
     try:

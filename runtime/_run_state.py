@@ -82,7 +82,8 @@ class RunState:
 
     def attach(self, wake: threading.Event, timeout: float) -> None:
         """Start the clock on the instance that will run this state."""
-        wake.clear()
+        if wake.is_set():  # clear() takes a lock: skip it in the common case
+            wake.clear()
         self.wake = wake
         self.deadline = time.monotonic() + timeout
         if self.cancelled:  # cancelled before it started

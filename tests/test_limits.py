@@ -173,3 +173,9 @@ def test_fuel_is_deterministic_and_enforced(sandbox: Sandbox) -> None:
     assert first.fuel_consumed == second.fuel_consumed
     assert first.fuel_consumed is not None and 0 < first.fuel_consumed < 500_000_000
     _check_breach(sandbox, "print('started')\nwhile True: pass", Limits(fuel=20_000_000), FuelExhausted, 20_000_000)
+
+
+def test_small_value_over_a_tiny_output_budget(sandbox: Sandbox) -> None:
+    r = sandbox.run("'v' * 300", limits=Limits(max_output_bytes=100))
+    assert isinstance(r.error, OutputLimitExceeded)
+    assert r.value is None

@@ -209,6 +209,13 @@ def _encode_value(value) -> tuple[str, str]:
     """(kind, JSON text) for the final value: JSON when it is JSON, else its repr."""
     if value is None:
         return "none", "null"
+    kind = type(value)
+    if kind is int and -(10**15) < value < 10**15:  # the common small cases, without json's set-up
+        return "json", int.__repr__(value)
+    if kind is str and len(value) < 4096 and _valid_text(value):
+        return "json", _quote(value)
+    if kind is bool:
+        return "json", "true" if value else "false"
     if _json_safe(value):
         try:
             return "json", json.dumps(value, ensure_ascii=False)  # text checked by _json_safe
