@@ -86,6 +86,9 @@ class GuestInstance:
 
     def warm(self) -> None:
         """Make the trusted warm-up calls; what they print is discarded."""
+        default_memory = Limits().memory_mb << 20
+        self.store.set_limits(memory_size=default_memory)  # so a default run need not
+        self._memory_bytes = default_memory
         state = RunState(deadline=time.monotonic() + _WARM_UP_TIMEOUT, capture=OutputCapture(1 << 20))
         REGISTRY[self.key] = state
         try:
