@@ -59,19 +59,6 @@ _byte_vec_new = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_size_t, ctypes.
 )
 
 
-def _set_string(val: Any, text: str) -> None:
-    data = text.encode("utf-8")
-    val.kind = _STRING
-    _byte_vec_new(ctypes.addressof(val.of.string), len(data), data)
-
-
-def _get_string(val: Any) -> str:
-    if val.kind != _STRING:
-        raise HostTrap(f"expected a string, got value kind {val.kind}")
-    vec = val.of.string
-    return ctypes.string_at(vec.data, vec.size).decode("utf-8") if vec.size else ""
-
-
 # Raw entry points with plain-pointer prototypes: no ctypes wrapper objects
 # per call (the generic ones cost more than a small guest run).
 _func_call = ctypes.CFUNCTYPE(
@@ -134,46 +121,77 @@ def _trap(message: str) -> int:
     return ctypes.cast(ffi.wasmtime_error_new(message.encode("utf-8", "replace")), ctypes.c_void_p).value or 0
 
 
-def _lift_f64(val: Any) -> float:
-    if val.kind != _F64:
-        raise HostTrap(f"expected an f64, got value kind {val.kind}")
-    return float(val.of.f64)
+# Host callbacks read and write values by address: a val is a kind byte,
+# then (at _STRING_AT) the payload: {size, data} for a string, else a scalar.
+def _kind_at(address: int) -> int:
+    return ctypes.c_uint8.from_address(address).value
 
 
-def _lift_u64(val: Any) -> int:
-    if val.kind != _U64:
-        raise HostTrap(f"expected a u64, got value kind {val.kind}")
-    return int(val.of.u64)
+def _raw_string(address: int) -> str:
+    if _kind_at(address) != _STRING:
+        raise HostTrap(f"expected a string, got value kind {_kind_at(address)}")
+    size, data = _vec.unpack(ctypes.string_at(address + _STRING_AT, _vec.size))
+    return ctypes.string_at(data, size).decode("utf-8") if size else ""
 
 
-def _lift_bool(val: Any) -> bool:
-    if val.kind != _BOOL:
-        raise HostTrap(f"expected a bool, got value kind {val.kind}")
-    return bool(val.of.boolean)
+def _raw_f64(address: int) -> float:
+    if _kind_at(address) != _F64:
+        raise HostTrap(f"expected an f64, got value kind {_kind_at(address)}")
+    return ctypes.c_double.from_address(address + _STRING_AT).value
 
 
-def _lower_f64(val: Any, value: Any) -> None:
-    val.kind = _F64
-    val.of.f64 = float(value)
+def _raw_u64(address: int) -> int:
+    if _kind_at(address) != _U64:
+        raise HostTrap(f"expected a u64, got value kind {_kind_at(address)}")
+    return ctypes.c_uint64.from_address(address + _STRING_AT).value
 
 
-def _lower_u64(val: Any, value: Any) -> None:
-    val.kind = _U64
-    val.of.u64 = int(value)
+def _raw_bool(address: int) -> bool:
+    if _kind_at(address) != _BOOL:
+        raise HostTrap(f"expected a bool, got value kind {_kind_at(address)}")
+    return ctypes.c_bool.from_address(address + _STRING_AT).value
 
 
-def _lower_bool(val: Any, value: Any) -> None:
-    val.kind = _BOOL
-    val.of.boolean = bool(value)
+def _put_string(address: int, value: Any) -> None:
+    data = value.encode("utf-8")
+    ctypes.c_uint8.from_address(address).value = _STRING
+    _byte_vec_new(address + _STRING_AT, len(data), data)
 
 
-_LIFT: dict[str, Callable[[Any], Any]] = {"string": _get_string, "f64": _lift_f64, "u64": _lift_u64, "bool": _lift_bool}
-_LOWER: dict[str, Callable[[Any, Any], None]] = {
-    "string": _set_string,
-    "f64": _lower_f64,
-    "u64": _lower_u64,
-    "bool": _lower_bool,
+def _put_f64(address: int, value: Any) -> None:
+    ctypes.c_uint8.from_address(address).value = _F64
+    ctypes.c_double.from_address(address + _STRING_AT).value = float(value)
+
+
+def _put_u64(address: int, value: Any) -> None:
+    ctypes.c_uint8.from_address(address).value = _U64
+    ctypes.c_uint64.from_address(address + _STRING_AT).value = int(value)
+
+
+def _put_bool(address: int, value: Any) -> None:
+    ctypes.c_uint8.from_address(address).value = _BOOL
+    ctypes.c_bool.from_address(address + _STRING_AT).value = bool(value)
+
+
+_LIFT: dict[str, Callable[[int], Any]] = {"string": _raw_string, "f64": _raw_f64, "u64": _raw_u64, "bool": _raw_bool}
+_LOWER: dict[str, Callable[[int, Any], None]] = {
+    "string": _put_string,
+    "f64": _put_f64,
+    "u64": _put_u64,
+    "bool": _put_bool,
 }
+
+# wasmtime_component_func_callback_t with every pointer as a plain address.
+_RawCallback = ctypes.CFUNCTYPE(
+    ctypes.c_size_t,
+    ctypes.c_void_p,
+    ctypes.c_void_p,
+    ctypes.c_void_p,
+    ctypes.c_void_p,
+    ctypes.c_size_t,
+    ctypes.c_void_p,
+    ctypes.c_size_t,
+)
 
 
 # Callbacks must outlive every store that may call them: keep them here.
@@ -190,17 +208,16 @@ def add_host_func(
     lower = None if result is None else _LOWER[result]
     arity, results_wanted = len(params), 0 if result is None else 1
 
-    def callback(env: Any, context: Any, ty: Any, args: Any, nargs: int, results: Any, nresults: int) -> int:
+    def callback(env: Any, key: int, ty: Any, args: int, nargs: int, results: int, nresults: int) -> int:
         try:
             if nargs != arity or nresults != results_wanted:
                 return _trap(f"{name}: wrong number of arguments or results")
-            key = ctypes.cast(context, ctypes.c_void_p).value or 0
             if arity == 2:  # the tool-call shape: worth unrolling
-                value = handler(key, lifts[0](args[0]), lifts[1](args[1]))
+                value = handler(key, lifts[0](args), lifts[1](args + _VAL_SIZE))
             else:
-                value = handler(key, *[lift(args[i]) for i, lift in enumerate(lifts)])
+                value = handler(key, *[lift(args + i * _VAL_SIZE) for i, lift in enumerate(lifts)])
             if lower is not None:
-                lower(results[0], value)
+                lower(results, value)
             return 0
         except HostTrap as exc:
             return _trap(str(exc))
@@ -208,8 +225,9 @@ def add_host_func(
             log.error("host function %s failed; ending the guest's run", name, exc_info=exc)
             return _trap(f"host function {name} failed")
 
-    c_callback = ffi.wasmtime_component_func_callback_t(callback)
-    _KEEP_ALIVE.append(c_callback)
+    raw = _RawCallback(callback)
+    _KEEP_ALIVE.append(raw)
+    c_callback = ctypes.cast(raw, ffi.wasmtime_component_func_callback_t)
     encoded = name.encode("utf-8")
     error = ffi.wasmtime_component_linker_instance_add_func(
         instance.ptr(), ctypes.create_string_buffer(encoded), len(encoded), c_callback, None, _NO_FINALIZER
@@ -218,13 +236,9 @@ def add_host_func(
         raise WasmtimeError._from_ptr(error)
 
 
-_EpochCallback = ctypes.CFUNCTYPE(
-    ctypes.c_size_t,
-    ctypes.POINTER(ffi.wasmtime_context_t),
-    ctypes.c_void_p,
-    ctypes.POINTER(ctypes.c_uint64),
-    ctypes.POINTER(ffi.wasmtime_update_deadline_kind_t),
-)
+_EpochCallback = ctypes.CFUNCTYPE(ctypes.c_size_t, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
+# The prototype wasmtime-py declares for it (the same ABI, typed pointers).
+_EPOCH_CALLBACK_T: Any = ffi.dll.wasmtime_store_epoch_deadline_callback.argtypes[1]
 
 
 _EPOCH_CALLBACKS: dict[Callable[[int], str | None], Any] = {}
@@ -238,17 +252,18 @@ def set_epoch_callback(store: Store, should_stop: Callable[[int], str | None]) -
     c_callback = _EPOCH_CALLBACKS.get(should_stop)
     if c_callback is None:
 
-        def callback(context: Any, env: Any, delta: Any, kind: Any) -> int:
+        def callback(key: int, env: Any, delta: int, kind: int) -> int:
             try:
-                reason = should_stop(context_key(context))
+                reason = should_stop(key)
             except BaseException as exc:
                 log.error("epoch check failed; stopping the guest", exc_info=exc)
                 reason = "epoch check failed"
             if reason is not None:
                 return _trap(reason)
-            delta[0] = 1
-            kind[0] = _CONTINUE
+            ctypes.c_uint64.from_address(delta).value = 1
+            ctypes.c_uint8.from_address(kind).value = _CONTINUE
             return 0
 
         c_callback = _EPOCH_CALLBACKS[should_stop] = _EpochCallback(callback)
-    ffi.wasmtime_store_epoch_deadline_callback(store.ptr(), c_callback, None, _NO_FINALIZER)
+    typed = ctypes.cast(c_callback, _EPOCH_CALLBACK_T)
+    ffi.wasmtime_store_epoch_deadline_callback(store.ptr(), typed, None, _NO_FINALIZER)

@@ -306,8 +306,8 @@ class ToolDispatcher:
                     self._spawn_on_loop(calls)  # already on the loop: no wake-up needed
                 else:
                     self._loop.call_soon_threadsafe(self._spawn_on_loop, calls)
-        if threading.get_ident() != self._loop_thread:
-            self._cond.notify_all()
+        if threading.get_ident() != self._loop_thread or call.id in self._blocking:
+            self._cond.notify_all()  # a blocking call's waiter is woken at once
         elif not self._wake_pending:
             # Calls finishing in one loop iteration wake the guest once, not once each.
             self._wake_pending = True
