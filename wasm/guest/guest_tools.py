@@ -55,23 +55,30 @@ _scan = json.decoder.JSONDecoder().scan_once
 _OK = '{"ok": '
 
 
-def _arguments_json(payload: dict) -> str:
+def _scalar_json(value):
+    """JSON text for a flat scalar, or None for anything else."""
+    kind = type(value)
+    if kind is str:
+        return _quote(value)
+    if kind is int:
+        return int.__repr__(value)
+    if kind is bool:
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return None
+
+
+def _arguments_json(keys, values, payload) -> str:
     """JSON for the arguments; flat scalars are written directly (the json
-    module's per-call set-up costs more than the encoding itself)."""
+    module's per-call set-up costs more than the encoding itself). ``keys``
+    are the quoted names of ``values``; ``payload`` is the same as a dict."""
     parts = []
-    for key, value in payload.items():
-        kind = type(value)
-        if kind is str:
-            text = _quote(value)
-        elif kind is int:
-            text = int.__repr__(value)
-        elif kind is bool:
-            text = "true" if value else "false"
-        elif value is None:
-            text = "null"
-        else:
-            return _encode(payload)
-        parts.append(_quote(key) + ": " + text)
+    for key, value in zip(keys, values, strict=True):
+        text = _scalar_json(value)
+        if text is None:
+            return _encode(payload())
+        parts.append(key + text)
     return "{" + ", ".join(parts) + "}"
 
 
@@ -135,19 +142,22 @@ class ToolFunction:
         self.__doc__ = doc
         self._spec = signature
         self._positional = [p["name"] for p in signature["params"] if p["kind"] != "keyword_only"]
-        self._names = {p["name"] for p in signature["params"]}
+        self._quoted = [_quote(name) + ": " for name in self._positional]
 
     def _payload(self, args, kwargs) -> str:
         if len(args) > len(self._positional):
             raise TypeError(
                 f"{self.tool_name}() takes {len(self._positional)} positional arguments but {len(args)} were given"
             )
+        if not kwargs:  # the common case: no dict needed unless a value is not a flat scalar
+            keys = self._quoted[: len(args)]
+            return _arguments_json(keys, args, lambda: dict(zip(self._positional, args, strict=False)))
         payload = dict(zip(self._positional, args, strict=False))
         for key, value in kwargs.items():
             if key in payload:
                 raise TypeError(f"{self.tool_name}() got multiple values for argument {key!r}")
             payload[key] = value
-        return _arguments_json(payload)
+        return _arguments_json([_quote(k) + ": " for k in payload], payload.values(), lambda: payload)
 
     def __call__(self, *args, **kwargs):
         payload = self._payload(args, kwargs)
