@@ -27,10 +27,11 @@ _WARM_UP = (
     "1 / 0",
     "print(1)",
 )
-_WARM_UP_TIMEOUT = 30.0
 """Trusted first calls: they touch the pages typical runs need (compiling,
 printing, values, tracebacks), so the copy-on-write faults are paid before a
 user's run (pre-warming). Each runs in a fresh namespace and leaves none."""
+_WARM_UP_TIMEOUT = 30.0
+_DEFAULTS = Limits()
 
 RawOutcome = tuple[str | None, ExecutionError | None, int | None]
 """(the guest's JSON reply or None, the converted trap or None, fuel used or None)."""
@@ -79,21 +80,22 @@ class GuestInstance:
             raise GuestBuildError("the guest component has no `run` export")
         self._run = ExportCall(self.store, func)
         self.alive = True
-        self.runs = 0
         self._memory_bytes = -1
         self.wake = threading.Event()
         """Reused by each run's state for cancellable host-side waits."""
 
     def warm(self) -> None:
-        """Make the trusted warm-up calls; what they print is discarded."""
-        default_memory = Limits().memory_mb << 20
+        """Make the trusted warm-up calls; what they print is discarded.
+
+        Raises ``WasmtimeError`` if the guest traps (the instance is then unusable)."""
+        default_memory = _DEFAULTS.memory_mb << 20
         self.store.set_limits(memory_size=default_memory)  # so a default run need not
         self._memory_bytes = default_memory
         state = RunState(deadline=time.monotonic() + _WARM_UP_TIMEOUT, capture=OutputCapture(1 << 20))
         REGISTRY[self.key] = state
         try:
             # The default options, so a typical run finds them already parsed.
-            options = run_options(Limits().recursion_limit, fresh=True)
+            options = run_options(_DEFAULTS.recursion_limit, fresh=True)
             for code in _WARM_UP:
                 self._run(code, options)
         finally:
@@ -101,7 +103,6 @@ class GuestInstance:
 
     def execute(self, code: str, options: str, state: RunState, *, memory_bytes: int, fuel: int | None) -> RawOutcome:
         """Run ``code`` under ``state``; traps are converted, never raised."""
-        self.runs += 1
         store = self.store
         if memory_bytes != self._memory_bytes:
             store.set_limits(memory_size=memory_bytes)

@@ -15,13 +15,17 @@ import collections
 import logging
 import threading
 
+from wasmtime import WasmtimeError
+
 from ._engine import GuestRuntime, guest_runtime
+from ._errors import GuestBuildError
 from ._instance import GuestInstance
 
 __all__ = ["InstancePool"]
 
 log = logging.getLogger("otc.pool")
 
+_MAX_FAILED_WARM_UPS = 3
 _MAX_RETIRED = 64
 """Past this many used instances waiting to be freed, free them even mid-run."""
 
@@ -121,6 +125,7 @@ class InstancePool:
             instance.close()
 
     def _refill(self) -> None:
+        failed_warm_ups = 0
         while True:
             with self._cond:
                 self._cond.wait_for(self._has_work)
@@ -134,16 +139,30 @@ class InstancePool:
             if missing:
                 try:
                     instance = GuestInstance(self.runtime())
-                    if not self.fuel:
-                        # Warming changes interpreter state (caches, GC counts), so
-                        # fuel-metered instances stay as built: same code, same fuel.
-                        instance.warm()
-                except BaseException as exc:  # e.g. the build failed: tell waiters, stop filling
+                except BaseException as exc:  # the build or instantiation fails: tell waiters, stop
                     log.error("could not fill the instance pool", exc_info=exc)
                     with self._cond:
                         self._failure = exc
                         self._cond.notify_all()
                     return
+                if not self.fuel:
+                    # Warming changes interpreter state (caches, GC counts), so
+                    # fuel-metered instances stay as built: same code, same fuel.
+                    try:
+                        instance.warm()
+                        failed_warm_ups = 0
+                    except WasmtimeError as exc:  # this instance only: drop it and go on...
+                        instance.close()
+                        failed_warm_ups += 1
+                        log.warning("an instance failed its warm-up and was discarded: %s", exc)
+                        if failed_warm_ups < _MAX_FAILED_WARM_UPS:
+                            continue
+                        broken = GuestBuildError(f"the guest traps in its warm-up, {failed_warm_ups} times in a row")
+                        broken.__cause__ = exc
+                        with self._cond:  # ...unless every one does: then the guest is broken
+                            self._failure = broken
+                            self._cond.notify_all()
+                        return
                 with self._cond:
                     self._ready.append(instance)
                     self._cond.notify_all()

@@ -61,7 +61,8 @@ class Sandbox:
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Block until the warm pool (for the default limits) is full; useful
-        before measuring. Raises ``GuestBuildError`` if the guest cannot be built."""
+        before measuring. Raises ``GuestBuildError`` if the guest cannot be built
+        or instantiated (runs still try, instantiating on the spot)."""
         return self._pool(self.limits).wait_ready(timeout)
 
     def run(self, code: str, *, limits: Limits | None = None, context: Any = None) -> ExecutionResult:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runtime import Sandbox
+from runtime import GuestBuildError, Sandbox
 
 
 def test_pool_fills_and_refills_after_runs() -> None:
@@ -34,3 +34,38 @@ def test_pool_size_zero_instantiates_per_run() -> None:
 def test_invalid_pool_size(size: object) -> None:
     with pytest.raises(ValueError, match="pool size"):
         Sandbox(pool_size=size)  # type: ignore[arg-type]
+
+
+def test_a_failed_warm_up_costs_one_instance_not_the_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    from wasmtime import WasmtimeError
+
+    from runtime._instance import GuestInstance
+
+    real_warm = GuestInstance.warm
+    failures = iter([True])
+
+    def flaky_warm(self: GuestInstance) -> None:
+        if next(failures, False):
+            raise WasmtimeError("injected warm-up trap")
+        real_warm(self)
+
+    monkeypatch.setattr(GuestInstance, "warm", flaky_warm)
+    with Sandbox(pool_size=2) as sb:
+        assert sb.wait_ready(timeout=60)
+        assert sb.run("1 + 1").value == 2
+
+
+def test_a_guest_that_never_warms_up_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    from wasmtime import WasmtimeError
+
+    from runtime._instance import GuestInstance
+
+    def broken_warm(self: GuestInstance) -> None:
+        raise WasmtimeError("injected warm-up trap")
+
+    monkeypatch.setattr(GuestInstance, "warm", broken_warm)
+    with Sandbox(pool_size=2) as sb:
+        with pytest.raises(GuestBuildError) as info:
+            sb.wait_ready(timeout=60)
+        assert isinstance(info.value.__cause__, WasmtimeError)
+        assert sb.run("1 + 1").value == 2  # runs instantiate on the spot meanwhile
