@@ -22,28 +22,39 @@ class Probe:
     """Tools that count what reaches them: calls, in-flight peak, cancellations."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        self.lock = threading.Condition()
         self.calls = self.in_flight = self.peak = self.waiting = self.cancelled = 0
+        self.hold_until = 0  # calls hold on until this many are in flight (or 2 s pass)
 
     def reset(self) -> None:
         with self.lock:
-            self.calls = self.in_flight = self.peak = self.waiting = self.cancelled = 0
+            self.calls = self.in_flight = self.peak = self.waiting = self.cancelled = self.hold_until = 0
 
     def _enter(self) -> None:
         with self.lock:
             self.calls += 1
             self.in_flight += 1
             self.peak = max(self.peak, self.in_flight)
+            self.lock.notify_all()
+
+    def _held(self) -> bool:
+        """Whether the expected concurrency was reached (always, when none is set)."""
+        with self.lock:
+            return self.peak >= self.hold_until
 
     def _leave(self) -> None:
         with self.lock:
             self.in_flight -= 1
 
     async def track(self, i: int) -> int:
-        """Sleep 20 ms while counted as in flight."""
+        """Stay in flight 20 ms, and until ``hold_until`` calls were in flight at once (2 s at most)."""
         self._enter()
         try:
             await asyncio.sleep(0.02)
+            for _ in range(200):
+                if self._held():
+                    break
+                await asyncio.sleep(0.01)
         finally:
             self._leave()
         return i
@@ -53,6 +64,8 @@ class Probe:
         self._enter()
         try:
             time.sleep(0.02)
+            with self.lock:
+                self.lock.wait_for(lambda: self.peak >= self.hold_until, timeout=2.0)
         finally:
             self._leave()
         return i
@@ -126,6 +139,11 @@ def test_max_tool_calls(sb: Sandbox, style: str) -> None:
 @pytest.mark.parametrize(("limit", "calls"), [(1, 6), (4, 24), (16, 40), (64, 40)], ids=["1", "4", "16", "above-n"])
 @pytest.mark.parametrize("tool", ["track", "track_sync"], ids=["async", "sync"])
 def test_max_concurrent_tool_calls_seen_by_the_tool(sb: Sandbox, tool: str, limit: int, calls: int) -> None:
+    # Calls hold on until the expected concurrency is reached, so the peak does
+    # not depend on how fast threads start; a dispatcher that throttled below
+    # it would leave the peak short (after a 2 s hold), one that let more
+    # through would push it over.
+    PROBE.hold_until = min(limit, calls)
     code = f"import asyncio\nawait asyncio.gather(*[{tool}(i) for i in range({calls})])"
     r = sb.run(code, limits=Limits(max_concurrent_tool_calls=limit))
     assert (r.error, r.value) == (None, list(range(calls)))
