@@ -22,11 +22,12 @@ from ._limits import Limits
 from ._outcome import build_result, run_options
 from ._result import ExecutionResult
 from ._run_state import OutputCapture, RunState
+from ._tool_loop import background_loop
 
 if TYPE_CHECKING:
     from host_functions import ToolSet
 
-__all__ = ["ToolGrant", "arun_in_thread", "new_state", "run_on"]
+__all__ = ["GrantedTools", "ToolGrant", "arun_in_thread", "granted_tools", "new_state", "run_on"]
 
 
 def new_state(limits: Limits) -> RunState:
@@ -45,6 +46,34 @@ class ToolGrant:
     """The application's per-run context (``ToolContext.deps``)."""
     loop: asyncio.AbstractEventLoop
     """The event loop async tools run on."""
+
+
+@dataclass(frozen=True, slots=True)
+class GrantedTools:
+    """The tools a sandbox or session grants, with their guest description made once."""
+
+    tools: ToolSet
+    guest_json: str
+
+    def grant(self, deps: Any, loop: asyncio.AbstractEventLoop | None) -> ToolGrant:
+        """The grant for one run (async tools on ``loop``, else the background loop)."""
+        return ToolGrant(tools=self.tools, guest_json=self.guest_json, deps=deps, loop=loop or background_loop())
+
+
+def granted_tools(tools: object) -> GrantedTools | None:
+    """Check ``tools=``: a ToolSet, or any iterable of tools and functions
+    (made into one). Raises ``TypeError`` for anything else."""
+    if tools is None:
+        return None
+    from host_functions import ToolSet
+
+    if not isinstance(tools, ToolSet):
+        if isinstance(tools, (str, bytes)) or not hasattr(tools, "__iter__"):
+            raise TypeError(
+                f"tools must be a host_functions.ToolSet or an iterable of tools, got {type(tools).__name__}"
+            )
+        tools = ToolSet(tools)
+    return GrantedTools(tools, tools.guest_json()) if len(tools) else None
 
 
 def run_on(

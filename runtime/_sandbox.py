@@ -5,18 +5,18 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ._driver import ToolGrant, arun_in_thread, new_state, run_on
+from ._driver import ToolGrant, arun_in_thread, granted_tools, new_state, run_on
 from ._limits import Limits
 from ._outcome import check_code
 from ._pool import InstancePool
 from ._result import ExecutionResult
 from ._run_state import RunState
 from ._session import Session
-from ._tool_loop import background_loop
 
 if TYPE_CHECKING:
     from host_functions import ToolSet
@@ -45,12 +45,14 @@ class Sandbox:
     The guest component is built and compiled on first use, then cached.
     """
 
-    def __init__(self, *, tools: ToolSet | None = None, limits: Limits | None = None, pool_size: int = 2) -> None:
+    def __init__(
+        self, *, tools: ToolSet | Iterable[Any] | None = None, limits: Limits | None = None, pool_size: int = 2
+    ) -> None:
         if limits is not None and not isinstance(limits, Limits):
             raise TypeError(f"limits must be a runtime.Limits, got {type(limits).__name__}")
         self.limits = limits or Limits()
-        self.tools = tools
-        self._tools_json = tools.guest_json() if tools is not None and len(tools) else ""
+        self._granted = granted_tools(tools)
+        self.tools = self._granted.tools if self._granted is not None else None
         self._pools = {False: InstancePool(fuel=False, size=pool_size), True: InstancePool(fuel=True, size=pool_size)}
         self._pools[self.limits.fuel is not None].start()
         self._executor: ThreadPoolExecutor | None = None
@@ -95,9 +97,7 @@ class Sandbox:
         return Session(tools=self.tools, limits=limits, _instance=instance, _executor=self._worker())
 
     def _grant(self, context: Any, loop: asyncio.AbstractEventLoop | None) -> ToolGrant | None:
-        if not self._tools_json or self.tools is None:
-            return None
-        return ToolGrant(tools=self.tools, guest_json=self._tools_json, deps=context, loop=loop or background_loop())
+        return None if self._granted is None else self._granted.grant(context, loop)
 
     def _run(self, code: str, limits: Limits, state: RunState, grant: ToolGrant | None) -> ExecutionResult:
         pool = self._pool(limits)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Iterable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ._driver import ToolGrant, arun_in_thread, new_state, run_on
+from ._driver import ToolGrant, arun_in_thread, granted_tools, new_state, run_on
 from ._engine import guest_runtime
 from ._errors import ExecutionError, SessionBroken
 from ._instance import GuestInstance
@@ -16,7 +17,6 @@ from ._limits import Limits
 from ._outcome import check_code
 from ._result import ExecutionResult
 from ._run_state import RunState
-from ._tool_loop import background_loop
 
 if TYPE_CHECKING:
     from host_functions import ToolSet
@@ -42,14 +42,14 @@ class Session:
     def __init__(
         self,
         *,
-        tools: ToolSet | None = None,
+        tools: ToolSet | Iterable[Any] | None = None,
         limits: Limits | None = None,
         _instance: GuestInstance | None = None,
         _executor: Executor | None = None,
     ) -> None:
         self.limits = limits or Limits()
-        self.tools = tools
-        self._tools_json = tools.guest_json() if tools is not None and len(tools) else ""
+        self._granted = granted_tools(tools)
+        self.tools = self._granted.tools if self._granted is not None else None
         self._instance = _instance or GuestInstance(guest_runtime(fuel=self.limits.fuel is not None))
         self._owned_executor = _executor is None
         self._executor = _executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix="otc-session")
@@ -74,9 +74,7 @@ class Session:
         return await arun_in_thread(self._executor, state, lambda: self._run(code, limits, state, grant))
 
     def _grant(self, context: Any, loop: asyncio.AbstractEventLoop | None) -> ToolGrant | None:
-        if not self._tools_json or self.tools is None:
-            return None
-        return ToolGrant(tools=self.tools, guest_json=self._tools_json, deps=context, loop=loop or background_loop())
+        return None if self._granted is None else self._granted.grant(context, loop)
 
     def _checked(self, code: str, limits: Limits | None) -> Limits:
         limits = limits or self.limits

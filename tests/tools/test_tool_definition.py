@@ -273,3 +273,17 @@ def test_names_that_would_hide_guest_names_are_refused(name: str) -> None:
     with pytest.raises(ToolDefinitionError, match="namespace"):
         Tool.from_function(f, name=name)
     assert Tool.from_function(f, name=f"crm.{name}" if name != "tools" else "crm.x").name.startswith("crm.")
+
+
+def test_sandbox_takes_a_plain_list_of_tools_and_refuses_other_things() -> None:
+    from runtime import Sandbox
+
+    def double(x: int) -> int:
+        """Twice ``x``."""
+        return 2 * x
+
+    with Sandbox(tools=[double], pool_size=0) as sb:
+        assert sb.tools is not None and sb.tools.names == ["double"]
+        assert sb.run("double(21)").value == 42
+    with pytest.raises(TypeError, match="ToolSet or an iterable"):
+        Sandbox(tools=double, pool_size=0)  # type: ignore[arg-type]
