@@ -19,8 +19,8 @@ from wasmtime import Config, Engine, WasmtimeError
 from wasmtime.component import Component, Linker
 
 from ._build import cache_dir, file_lock, guest_component
-from ._errors import GuestBuildError
 from ._imports import define_imports
+from ._traps import not_compiled
 
 __all__ = ["EPOCH_TICK", "GuestRuntime", "guest_runtime"]
 
@@ -67,7 +67,7 @@ class GuestRuntime:
                 os.replace(staged, compiled)
                 return component
             except WasmtimeError as exc:
-                raise GuestBuildError(f"could not compile the guest component {wasm}: {exc}") from exc
+                raise not_compiled(exc, wasm) from exc
 
     def _tick(self) -> None:
         # Daemon thread: the engine lives as long as the process does.

@@ -15,7 +15,7 @@ from ._errors import ExecutionError, GuestBuildError
 from ._limits import Limits
 from ._outcome import run_options
 from ._run_state import REGISTRY, OutputCapture, RunState, should_stop
-from ._traps import convert_trap
+from ._traps import convert_trap, not_instantiated
 
 __all__ = ["GuestInstance", "RawOutcome"]
 
@@ -74,7 +74,7 @@ class GuestInstance:
         try:
             instance = runtime.linker.instantiate(self.store, runtime.component)
         except WasmtimeError as exc:
-            raise GuestBuildError(f"could not instantiate the guest: {exc}") from exc
+            raise not_instantiated(exc) from exc
         func = instance.get_func(self.store, "run")
         if func is None:
             raise GuestBuildError("the guest component has no `run` export")

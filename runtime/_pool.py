@@ -18,8 +18,8 @@ import threading
 from wasmtime import WasmtimeError
 
 from ._engine import GuestRuntime, guest_runtime
-from ._errors import GuestBuildError
 from ._instance import GuestInstance
+from ._traps import broken_guest
 
 __all__ = ["InstancePool"]
 
@@ -157,10 +157,8 @@ class InstancePool:
                         log.warning("an instance failed its warm-up and was discarded: %s", exc)
                         if failed_warm_ups < _MAX_FAILED_WARM_UPS:
                             continue
-                        broken = GuestBuildError(f"the guest traps in its warm-up, {failed_warm_ups} times in a row")
-                        broken.__cause__ = exc
                         with self._cond:  # ...unless every one does: then the guest is broken
-                            self._failure = broken
+                            self._failure = broken_guest(exc, failed_warm_ups)
                             self._cond.notify_all()
                         return
                 with self._cond:

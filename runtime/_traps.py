@@ -1,4 +1,4 @@
-"""The one place where wasmtime traps become the project's errors.
+"""The one place where wasmtime's errors become the project's errors.
 
 The host records why it stopped a run (``RunState.stop``) before it traps
 the guest, so most traps are classified from host-owned facts, never from
@@ -15,6 +15,7 @@ from ._errors import (
     Cancelled,
     ExecutionError,
     FuelExhausted,
+    GuestBuildError,
     GuestCrashed,
     OutputLimitExceeded,
     RecursionLimitExceeded,
@@ -22,7 +23,7 @@ from ._errors import (
 )
 from ._run_state import RunState, Stop
 
-__all__ = ["convert_trap"]
+__all__ = ["broken_guest", "convert_trap", "not_compiled", "not_instantiated"]
 
 
 def _first_line(exc: WasmtimeError) -> str:
@@ -60,5 +61,26 @@ def _convert(exc: WasmtimeError, state: RunState, out_of_fuel: bool) -> Executio
 def convert_trap(exc: WasmtimeError, state: RunState, *, out_of_fuel: bool) -> ExecutionError:
     """An ``ExecutionError`` for a trap that ended a run; ``exc`` is its cause."""
     error = _convert(exc, state, out_of_fuel)
+    error.__cause__ = exc
+    return error
+
+
+def not_compiled(exc: WasmtimeError, wasm: object) -> GuestBuildError:
+    """The component at ``wasm`` could not be compiled."""
+    error = GuestBuildError(f"could not compile the guest component {wasm}: {exc}")
+    error.__cause__ = exc
+    return error
+
+
+def not_instantiated(exc: WasmtimeError) -> GuestBuildError:
+    """A store could not instantiate the component."""
+    error = GuestBuildError(f"could not instantiate the guest: {exc}")
+    error.__cause__ = exc
+    return error
+
+
+def broken_guest(exc: WasmtimeError, times: int) -> GuestBuildError:
+    """Trusted warm-up calls trapped ``times`` times in a row: the guest itself is broken."""
+    error = GuestBuildError(f"the guest traps in its warm-up, {times} times in a row: {_first_line(exc)}")
     error.__cause__ = exc
     return error
