@@ -31,7 +31,7 @@ from ._limits import Limits
 from ._result import ExecutionResult, ToolCall
 from ._run_state import OutputCapture
 
-__all__ = ["build_result", "check_code", "run_options"]
+__all__ = ["build_result", "check_code", "pick_limits", "run_options"]
 
 _MAX_MESSAGE = 16 * 1024
 _MAX_TRACEBACK = 64 * 1024
@@ -39,6 +39,15 @@ _REPLY_OVERHEAD = 1 << 20
 _EMPTY_REPLY = '{"stdout": "", "stderr": "", "error": null, "value_kind": "none", "value": null}'
 _VALUE_ONLY = '{"stdout": "", "stderr": "", "error": null, "value_kind": "json", "value": '
 _SYNTAX = frozenset({"SyntaxError", "IndentationError", "TabError"})
+
+
+def pick_limits(given: object, default: Limits) -> Limits:
+    """``given`` if it is a ``Limits``, ``default`` for None; raises ``TypeError`` otherwise."""
+    if given is None:
+        return default
+    if not isinstance(given, Limits):
+        raise TypeError(f"limits must be a runtime.Limits, got {type(given).__name__}")
+    return given
 
 
 def check_code(code: object, limits: Limits) -> str:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._driver import ToolGrant, arun_in_thread, granted_tools, new_state, run_on
 from ._limits import Limits
-from ._outcome import check_code
+from ._outcome import check_code, pick_limits
 from ._pool import InstancePool
 from ._result import ExecutionResult
 from ._run_state import RunState
@@ -48,9 +48,7 @@ class Sandbox:
     def __init__(
         self, *, tools: ToolSet | Iterable[Any] | None = None, limits: Limits | None = None, pool_size: int = 2
     ) -> None:
-        if limits is not None and not isinstance(limits, Limits):
-            raise TypeError(f"limits must be a runtime.Limits, got {type(limits).__name__}")
-        self.limits = limits or Limits()
+        self.limits = pick_limits(limits, Limits())
         self._granted = granted_tools(tools)
         self.tools = self._granted.tools if self._granted is not None else None
         self._pools = {False: InstancePool(fuel=False, size=pool_size), True: InstancePool(fuel=True, size=pool_size)}
@@ -75,7 +73,7 @@ class Sandbox:
         ``ExecutionResult.error``. Raises ``InvalidCode`` when ``code`` is not
         text or is too large, before anything reaches the guest.
         """
-        limits = limits or self.limits
+        limits = pick_limits(limits, self.limits)
         check_code(code, limits)
         grant = self._grant(context, None)
         return self._run(code, limits, new_state(limits), grant)
@@ -84,7 +82,7 @@ class Sandbox:
         """``run`` for asyncio: the guest runs on a worker thread and async tools
         on the caller's event loop. Cancelling the awaiting task stops the guest
         and cancels its tool calls."""
-        limits = limits or self.limits
+        limits = pick_limits(limits, self.limits)
         check_code(code, limits)
         state = new_state(limits)
         grant = self._grant(context, asyncio.get_running_loop())
@@ -92,7 +90,7 @@ class Sandbox:
 
     def session(self, *, limits: Limits | None = None) -> Session:
         """A ``Session`` with this sandbox's tools, its interpreter from the pool."""
-        limits = limits or self.limits
+        limits = pick_limits(limits, self.limits)
         instance = self._pool(limits).acquire(keep=True)
         return Session(tools=self.tools, limits=limits, _instance=instance, _executor=self._worker())
 

@@ -14,7 +14,7 @@ from ._engine import guest_runtime
 from ._errors import ExecutionError, SessionBroken
 from ._instance import GuestInstance
 from ._limits import Limits
-from ._outcome import check_code
+from ._outcome import check_code, pick_limits
 from ._result import ExecutionResult
 from ._run_state import RunState
 
@@ -47,7 +47,7 @@ class Session:
         _instance: GuestInstance | None = None,
         _executor: Executor | None = None,
     ) -> None:
-        self.limits = limits or Limits()
+        self.limits = pick_limits(limits, Limits())
         self._granted = granted_tools(tools)
         self.tools = self._granted.tools if self._granted is not None else None
         self._instance = _instance or GuestInstance(guest_runtime(fuel=self.limits.fuel is not None))
@@ -77,7 +77,7 @@ class Session:
         return None if self._granted is None else self._granted.grant(context, loop)
 
     def _checked(self, code: str, limits: Limits | None) -> Limits:
-        limits = limits or self.limits
+        limits = pick_limits(limits, self.limits)
         if (limits.fuel is None) != (self.limits.fuel is None):
             raise ValueError("a session cannot switch fuel metering on or off between runs")
         check_code(code, limits)

@@ -137,9 +137,11 @@ def test_bad_code_is_rejected_before_the_guest(sandbox: Sandbox, code: object, l
     assert isinstance(info.value, ValueError)
 
 
-def test_limits_must_be_limits() -> None:
+def test_limits_must_be_limits(sandbox: Sandbox) -> None:
     with pytest.raises(TypeError, match=r"runtime\.Limits"):
         Sandbox(limits={"timeout": 1})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"runtime\.Limits"):
+        sandbox.run("1", limits={"timeout": 1})  # type: ignore[arg-type]
 
 
 def test_arun(sandbox: Sandbox) -> None:
