@@ -18,11 +18,8 @@ def _is_combinator(call: ast.Call) -> bool:
     )
 
 
-# These take only coroutines: a tool call handed to them becomes one.
-_WANT_COROUTINE = frozenset({"create_task", "run"})
-
-
 def _wants_coroutine(call: ast.Call) -> bool:
+    """create_task and asyncio.run take only coroutines: a tool call handed to them becomes one."""
     func = call.func
     if isinstance(func, ast.Attribute):
         # `run` only as asyncio.run: other objects' run methods are not asyncio.
@@ -33,8 +30,11 @@ def _wants_coroutine(call: ast.Call) -> bool:
 
 
 def _submit(call: ast.Call, coroutine: bool) -> ast.Call:
-    helper = "__otc_submit_coroutine__" if coroutine else "__otc_submit__"
-    return ast.Call(func=ast.Name(helper, ast.Load()), args=[call.func, *call.args], keywords=call.keywords)
+    helper = ast.copy_location(
+        ast.Name("__otc_submit_coroutine__" if coroutine else "__otc_submit__", ast.Load()), call
+    )
+    # Locations copied here: fix_missing_locations walks the whole tree in Python.
+    return ast.copy_location(ast.Call(func=helper, args=[call.func, *call.args], keywords=call.keywords), call)
 
 
 def _mark(node, coroutine: bool = False):
@@ -56,43 +56,39 @@ def _mark(node, coroutine: bool = False):
     return node
 
 
-class _CallSites(ast.NodeTransformer):
-    def __init__(self, task_names: set) -> None:
-        self.task_names = task_names
-
-    def visit_Await(self, node: ast.Await):
-        self.generic_visit(node)
-        node.value = _mark(node.value)
-        return node
-
-    def visit_Call(self, node: ast.Call):
-        self.generic_visit(node)
-        if _wants_coroutine(node):
-            node.args = [_mark(arg, coroutine=True) for arg in node.args]
-        elif _is_combinator(node) or (
-            isinstance(node.func, ast.Attribute)
-            and node.func.attr in {"append", "add"}
-            and isinstance(node.func.value, ast.Name)
-            and node.func.value.id in self.task_names
-        ):
-            node.args = [_mark(arg) for arg in node.args]
-        return node
-
-    def visit_Assign(self, node: ast.Assign):
-        self.generic_visit(node)
-        if any(isinstance(t, ast.Name) and t.id in self.task_names for t in node.targets):
-            node.value = _mark(node.value)
-        return node
+def _is_task_list_add(call: ast.Call, task_names: set) -> bool:
+    func = call.func
+    return (
+        isinstance(func, ast.Attribute)
+        and func.attr in {"append", "add"}
+        and isinstance(func.value, ast.Name)
+        and func.value.id in task_names
+    )
 
 
 def async_call_sites(tree: ast.Module) -> ast.Module:
-    """Rewrite the call sites whose results are awaited to submit tool calls."""
-    task_names = set()
-    for node in ast.walk(tree):
+    """Rewrite the call sites whose results are awaited to submit tool calls.
+
+    One walk collects the nodes (walking costs more than rewriting in the
+    guest); ``_mark`` only replaces child references, so the collected nodes
+    stay valid while they are rewritten.
+    """
+    nodes = list(ast.walk(tree))
+    task_names = set()  # names of lists of awaitables: `tasks = [...]; await gather(*tasks)`
+    for node in nodes:
         if isinstance(node, ast.Call) and _is_combinator(node):
             for arg in node.args:
                 inner = arg.value if isinstance(arg, ast.Starred) else arg
                 if isinstance(inner, ast.Name):
                     task_names.add(inner.id)
-    tree = _CallSites(task_names).visit(tree)
-    return ast.fix_missing_locations(tree)
+    for node in nodes:
+        if isinstance(node, ast.Await):
+            node.value = _mark(node.value)
+        elif isinstance(node, ast.Call):
+            if _wants_coroutine(node):
+                node.args = [_mark(arg, coroutine=True) for arg in node.args]
+            elif _is_combinator(node) or _is_task_list_add(node, task_names):
+                node.args = [_mark(arg) for arg in node.args]
+        elif isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id in task_names for t in node.targets):
+            node.value = _mark(node.value)
+    return tree

@@ -154,8 +154,8 @@ def _compile_new(code: str, rewrite: bool):
         # REPL-style value, kept in one code object so a script with top-level
         # await runs as one coroutine (tasks made early can be awaited last).
         last = tree.body[-1]
-        tree.body[-1] = ast.copy_location(ast.Assign([ast.Name(_VALUE, ast.Store())], last.value), last)
-        ast.fix_missing_locations(tree)
+        target = ast.copy_location(ast.Name(_VALUE, ast.Store()), last)
+        tree.body[-1] = ast.copy_location(ast.Assign([target], last.value), last)
     return compile(tree, FILENAME, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT), False
 
 
