@@ -29,6 +29,7 @@ __all__ = ["define_imports"]
 
 HOST_INTERFACE = "otc:sandbox/host@0.1.0"
 _STREAMS = frozenset({"stdout", "stderr"})
+_MAX_DENIED_BATCH = 1 << 20
 _NO_TOOLS = json.dumps({"error": {"kind": "unknown", "tool": "", "message": "no tools are granted to this sandbox"}})
 
 
@@ -82,6 +83,8 @@ def _submit_tools(key: int, batch: str) -> str:
     state = _state(key)
     if state.dispatcher is not None:
         return str(state.dispatcher.submit_many(batch))
+    if len(batch) > _MAX_DENIED_BATCH:  # no tools: only a guest bypassing its wrapper sends this
+        raise _stop(state, Stop.PROTOCOL, "submit-tools: a batch far over any limit")
     try:
         count = len(json.loads(batch)) // 2
     except (ValueError, TypeError, RecursionError):
