@@ -87,6 +87,22 @@ def tool_sandbox() -> Iterator[Sandbox]:
         yield sb
 
 
+def _recording_runner(
+    sandbox: Sandbox, code: str, results: list[ExecutionResult]
+) -> tuple[Callable[[], ExecutionResult], Callable[[], None]]:
+    """(run, refill) for ``_timed``: ``run`` keeps every result in ``results``."""
+
+    def run() -> ExecutionResult:
+        result = sandbox.run(code)
+        results.append(result)
+        return result
+
+    def refill() -> None:
+        assert sandbox.wait_ready(timeout=30.0), "the warm pool did not refill"
+
+    return run, refill
+
+
 def _timed(benchmark: BenchmarkFixture, run: Callable[[], Any], setup: Callable[[], None]) -> list[float]:
     """One untimed warm-up run, then ``ROUNDS`` timed ones; their wall times (s)."""
     walls: list[float] = []
@@ -168,16 +184,7 @@ def test_round_trip(benchmark: BenchmarkFixture, tool_sandbox: Sandbox, figure: 
     """
     code = _loop_script(LOOP_EXPRESSIONS[kind])
     results: list[ExecutionResult] = []
-
-    def run() -> ExecutionResult:
-        result = tool_sandbox.run(code)
-        results.append(result)
-        return result
-
-    def refill() -> None:
-        assert tool_sandbox.wait_ready(timeout=30.0), "the warm pool did not refill"
-
-    walls = _timed(benchmark, run, refill)
+    walls = _timed(benchmark, *_recording_runner(tool_sandbox, code, results))
     per_calls = [_check_loop(result, kind) for result in results]
     timed = results[-len(walls) :]
     per_call = statistics.median(per_calls[-len(walls) :])
@@ -287,16 +294,7 @@ def test_gather(benchmark: BenchmarkFixture, tool_sandbox: Sandbox, figure: Reco
         f"results == list(range({n}))\n"
     )
     results: list[ExecutionResult] = []
-
-    def run() -> ExecutionResult:
-        result = tool_sandbox.run(code)
-        results.append(result)
-        return result
-
-    def refill() -> None:
-        assert tool_sandbox.wait_ready(timeout=30.0), "the warm pool did not refill"
-
-    walls = _timed(benchmark, run, refill)
+    walls = _timed(benchmark, *_recording_runner(tool_sandbox, code, results))
     for result in results:
         assert result.ok, result.error
         assert result.value is True
