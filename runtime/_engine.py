@@ -20,6 +20,7 @@ from wasmtime.component import Component, Linker
 
 from ._build import cache_dir, file_lock, guest_component
 from ._imports import define_imports
+from ._run_state import RUNNING
 from ._traps import not_compiled
 
 __all__ = ["EPOCH_TICK", "GuestRuntime", "guest_runtime"]
@@ -70,8 +71,10 @@ class GuestRuntime:
                 raise not_compiled(exc, wasm) from exc
 
     def _tick(self) -> None:
-        # Daemon thread: the engine lives as long as the process does.
+        # Daemon thread: the engine lives as long as the process does. It
+        # ticks only while some run is in progress, so an idle process sleeps.
         while True:
+            RUNNING.wait()
             time.sleep(EPOCH_TICK)
             self.engine.increment_epoch()
 

@@ -14,7 +14,7 @@ from ._engine import GuestRuntime
 from ._errors import ExecutionError, GuestBuildError
 from ._limits import Limits
 from ._outcome import run_options
-from ._run_state import REGISTRY, OutputCapture, RunState, should_stop
+from ._run_state import REGISTRY, OutputCapture, RunState, register, should_stop, unregister
 from ._traps import convert_trap, not_instantiated
 
 __all__ = ["GuestInstance", "RawOutcome"]
@@ -92,14 +92,14 @@ class GuestInstance:
         self.store.set_limits(memory_size=default_memory)  # so a default run need not
         self._memory_bytes = default_memory
         state = RunState(deadline=time.monotonic() + _WARM_UP_TIMEOUT, capture=OutputCapture(1 << 20))
-        REGISTRY[self.key] = state
+        register(self.key, state)
         try:
             # The default options, so a typical run finds them already parsed.
             options = run_options(_DEFAULTS.recursion_limit, fresh=True)
             for code in _WARM_UP:
                 self._run(code, options)
         finally:
-            del REGISTRY[self.key]
+            unregister(self.key)
 
     def execute(self, code: str, options: str, state: RunState, *, memory_bytes: int, fuel: int | None) -> RawOutcome:
         """Run ``code`` under ``state``; traps are converted, never raised."""
@@ -111,7 +111,7 @@ class GuestInstance:
             store.set_fuel(fuel)
         # The epoch deadline needs no reset: the callback extends it one tick
         # at a time and consults REGISTRY, so between runs it lets nothing stop.
-        REGISTRY[self.key] = state
+        register(self.key, state)
         try:
             reply = self._run(code, options)
             error = None
@@ -119,7 +119,7 @@ class GuestInstance:
             self.alive = False
             reply, error = None, convert_trap(exc, state, out_of_fuel=fuel is not None and store.get_fuel() == 0)
         finally:
-            del REGISTRY[self.key]
+            unregister(self.key)
         used = None if fuel is None else fuel - store.get_fuel()
         return reply, error, used
 

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["REGISTRY", "OutputCapture", "RunState", "Stop", "should_stop"]
+__all__ = ["REGISTRY", "RUNNING", "OutputCapture", "RunState", "Stop", "register", "should_stop", "unregister"]
 
 
 class Stop(enum.Enum):
@@ -99,6 +99,26 @@ class RunState:
 
 
 REGISTRY: dict[int, RunState] = {}
+"""Runs in progress, by store context: read by host functions and the epoch check."""
+
+RUNNING = threading.Event()
+"""Set while any run is registered: the epoch ticker sleeps when nothing runs."""
+_registry_lock = threading.Lock()
+
+
+def register(key: int, state: RunState) -> None:
+    """Make ``state`` the run of store ``key`` (before entering the guest)."""
+    with _registry_lock:
+        REGISTRY[key] = state
+        RUNNING.set()
+
+
+def unregister(key: int) -> None:
+    """End the run of store ``key``."""
+    with _registry_lock:
+        del REGISTRY[key]
+        if not REGISTRY:
+            RUNNING.clear()
 
 
 def should_stop(key: int) -> str | None:

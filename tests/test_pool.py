@@ -69,3 +69,16 @@ def test_a_guest_that_never_warms_up_is_reported(monkeypatch: pytest.MonkeyPatch
             sb.wait_ready(timeout=60)
         assert isinstance(info.value.__cause__, WasmtimeError)
         assert sb.run("1 + 1").value == 2  # runs instantiate on the spot meanwhile
+
+
+def test_the_epoch_ticker_idles_when_nothing_runs() -> None:
+    import time
+
+    from runtime._run_state import RUNNING
+
+    with Sandbox(pool_size=0) as sb:
+        assert sb.run("1 + 1").value == 2
+    deadline = time.monotonic() + 10  # other tests' pools may still be warming up in the background
+    while RUNNING.is_set() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not RUNNING.is_set()  # so the ticker thread is blocked, not waking 200 times a second
