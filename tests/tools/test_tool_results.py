@@ -41,7 +41,7 @@ TICKET = Ticket(
     id=uuid.UUID(int=7),
     level=Level.HIGH,
     owner=Owner(name="Ada", since=datetime.date(2024, 5, 1)),
-    opened=datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc),
+    opened=datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.UTC),
     cost=decimal.Decimal("12.50"),
     tags={"urgent"},
 )
