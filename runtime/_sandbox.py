@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import weakref
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
@@ -22,6 +23,11 @@ if TYPE_CHECKING:
     from host_functions import ToolSet
 
 __all__ = ["Sandbox"]
+
+
+def _close_pools(pools: list[InstancePool]) -> None:
+    for pool in pools:
+        pool.close()
 
 
 class Sandbox:
@@ -52,6 +58,9 @@ class Sandbox:
         self._granted = granted_tools(tools)
         self.tools = self._granted.tools if self._granted is not None else None
         self._pools = {False: InstancePool(fuel=False, size=pool_size), True: InstancePool(fuel=True, size=pool_size)}
+        # A sandbox dropped without close() must not leave its warm instances
+        # (and refill threads) behind: the pools do not refer back to it.
+        self._release_pools = weakref.finalize(self, _close_pools, list(self._pools.values()))
         self._pools[self.limits.fuel is not None].start()
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
@@ -119,8 +128,7 @@ class Sandbox:
             executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True)
-        for pool in self._pools.values():
-            pool.close()
+        self._release_pools()
 
     def __enter__(self) -> Sandbox:
         return self

@@ -71,3 +71,10 @@ def test_example_crm_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "NameError" in capsys.readouterr().err
     assert main(["run", "--example-crm", str(script)]) == 0
     assert capsys.readouterr().out == "=> 25\n"
+
+
+def test_build_prints_the_cached_component(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["build"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith(".wasm") and Path(lines[0]).is_file()
+    assert lines[1].startswith("cache: ")

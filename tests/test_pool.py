@@ -82,3 +82,23 @@ def test_the_epoch_ticker_idles_when_nothing_runs() -> None:
     while RUNNING.is_set() and time.monotonic() < deadline:
         time.sleep(0.01)
     assert not RUNNING.is_set()  # so the ticker thread is blocked, not waking 200 times a second
+
+
+def test_a_sandbox_dropped_without_close_releases_its_pool() -> None:
+    import gc
+    import threading
+    import time
+
+    def refill_threads() -> int:
+        return sum(t.name == "otc-pool" for t in threading.enumerate())
+
+    before = refill_threads()
+    sb = Sandbox(pool_size=2)
+    assert sb.wait_ready(timeout=60)
+    assert refill_threads() == before + 1
+    del sb
+    gc.collect()
+    deadline = time.monotonic() + 10
+    while refill_threads() > before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert refill_threads() == before
