@@ -52,27 +52,20 @@ def context_key(context: Any) -> int:
     return ctypes.cast(context, ctypes.c_void_p).value or 0
 
 
-# wasm_byte_vec_new with a prototype that takes bytes as they are (wasmtime-py's
-# own wants a cast pointer, which costs more than the copy).
-_byte_vec_new = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p)(
-    ctypes.cast(ffi.dll.wasm_byte_vec_new, ctypes.c_void_p).value or 0
-)
+_P, _N = ctypes.c_void_p, ctypes.c_size_t  # a pointer as a plain address; a count
 
 
-# Raw entry points with plain-pointer prototypes: no ctypes wrapper objects
-# per call (the generic ones cost more than a small guest run).
-_func_call = ctypes.CFUNCTYPE(
-    ctypes.c_void_p,
-    ctypes.c_void_p,
-    ctypes.c_void_p,
-    ctypes.c_void_p,
-    ctypes.c_size_t,
-    ctypes.c_void_p,
-    ctypes.c_size_t,
-)(ctypes.cast(ffi.dll.wasmtime_component_func_call, ctypes.c_void_p).value or 0)
-_val_delete = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(
-    ctypes.cast(ffi.dll.wasmtime_component_val_delete, ctypes.c_void_p).value or 0
-)
+def _raw(name: str, restype: Any, *argtypes: Any) -> Any:
+    """A C API entry point with our own prototype: pointers as plain addresses,
+    so a call makes no ctypes wrapper objects (the generic prototypes cost
+    more than a small guest run)."""
+    return ctypes.CFUNCTYPE(restype, *argtypes)(ctypes.cast(getattr(ffi.dll, name), _P).value or 0)
+
+
+# wasm_byte_vec_new taking bytes as they are (wasmtime-py's wants a cast pointer).
+_byte_vec_new = _raw("wasm_byte_vec_new", None, _P, _N, ctypes.c_char_p)
+_func_call = _raw("wasmtime_component_func_call", _P, _P, _P, _P, _N, _P, _N)
+_val_delete = _raw("wasmtime_component_val_delete", None, _P)
 _STRING_AT = _Val.of.offset  # a string value's byte vector: {size, data} after the kind
 _VAL_SIZE = ctypes.sizeof(_Val)
 _vec = struct.Struct("<QQ")
@@ -182,16 +175,7 @@ _LOWER: dict[str, Callable[[int, Any], None]] = {
 }
 
 # wasmtime_component_func_callback_t with every pointer as a plain address.
-_RawCallback = ctypes.CFUNCTYPE(
-    ctypes.c_size_t,
-    ctypes.c_void_p,
-    ctypes.c_void_p,
-    ctypes.c_void_p,
-    ctypes.c_void_p,
-    ctypes.c_size_t,
-    ctypes.c_void_p,
-    ctypes.c_size_t,
-)
+_RawCallback = ctypes.CFUNCTYPE(_N, _P, _P, _P, _P, _N, _P, _N)
 
 
 # Callbacks must outlive every store that may call them: keep them here.
@@ -236,7 +220,7 @@ def add_host_func(
         raise WasmtimeError._from_ptr(error)
 
 
-_EpochCallback = ctypes.CFUNCTYPE(ctypes.c_size_t, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
+_EpochCallback = ctypes.CFUNCTYPE(_N, _P, _P, _P, _P)
 # The prototype wasmtime-py declares for it (the same ABI, typed pointers).
 _EPOCH_CALLBACK_T: Any = ffi.dll.wasmtime_store_epoch_deadline_callback.argtypes[1]
 

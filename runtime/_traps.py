@@ -65,22 +65,22 @@ def convert_trap(exc: WasmtimeError, state: RunState, *, out_of_fuel: bool) -> E
     return error
 
 
-def not_compiled(exc: WasmtimeError, wasm: object) -> GuestBuildError:
-    """The component at ``wasm`` could not be compiled."""
-    error = GuestBuildError(f"could not compile the guest component {wasm}: {exc}")
+def _caused(error: GuestBuildError, exc: WasmtimeError) -> GuestBuildError:
     error.__cause__ = exc
     return error
+
+
+def not_compiled(exc: WasmtimeError, wasm: object) -> GuestBuildError:
+    """The component at ``wasm`` could not be compiled."""
+    return _caused(GuestBuildError(f"could not compile the guest component {wasm}: {exc}"), exc)
 
 
 def not_instantiated(exc: WasmtimeError) -> GuestBuildError:
     """A store could not instantiate the component."""
-    error = GuestBuildError(f"could not instantiate the guest: {exc}")
-    error.__cause__ = exc
-    return error
+    return _caused(GuestBuildError(f"could not instantiate the guest: {exc}"), exc)
 
 
 def broken_guest(exc: WasmtimeError, times: int) -> GuestBuildError:
     """Trusted warm-up calls trapped ``times`` times in a row: the guest itself is broken."""
-    error = GuestBuildError(f"the guest traps in its warm-up, {times} times in a row: {_first_line(exc)}")
-    error.__cause__ = exc
-    return error
+    message = f"the guest traps in its warm-up, {times} times in a row: {_first_line(exc)}"
+    return _caused(GuestBuildError(message), exc)
