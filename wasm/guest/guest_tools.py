@@ -150,6 +150,10 @@ class ToolFunction:
                 f"{self.tool_name}() takes {len(self._positional)} positional arguments but {len(args)} were given"
             )
         if not kwargs:  # the common case: no dict needed unless a value is not a flat scalar
+            if len(args) == 1:
+                text = _scalar_json(args[0])
+                if text is not None:
+                    return "{" + self._quoted[0] + text + "}"
             keys = self._quoted[: len(args)]
             return _arguments_json(keys, args, lambda: dict(zip(self._positional, args, strict=False)))
         payload = dict(zip(self._positional, args, strict=False))
