@@ -26,6 +26,10 @@ _WARM_UP = (
     "try:\n    1 / 0\nexcept Exception as e:\n    print(e)\n{'a': [1.5, None]}",
     "1 / 0",
     "print(1)",
+    "import asyncio\nasync def step():\n    await asyncio.sleep(0)\nawait asyncio.gather(step(), step())",
+    # The tool-call crossings, with nothing to call (no tool runs during a warm-up):
+    "import json\nfrom wit_world.imports import host\n"
+    "json.loads(host.submit_tools('[]')) + json.loads(host.wait_tools(0.0))",
 )
 """Trusted first calls: they touch the pages typical runs need (compiling,
 printing, values, tracebacks), so the copy-on-write faults are paid before a
@@ -84,8 +88,12 @@ class GuestInstance:
         self.wake = threading.Event()
         """Reused by each run's state for cancellable host-side waits."""
 
-    def warm(self) -> None:
+    def warm(self, tools_json: str = "") -> None:
         """Make the trusted warm-up calls; what they print is discarded.
+
+        ``tools_json`` is the guest description of the tools the instance's
+        runs will be granted: the guest then has them parsed and built already
+        (the warm-up scripts call none of them).
 
         Raises ``WasmtimeError`` if the guest traps (the instance is then unusable)."""
         default_memory = _DEFAULTS.memory_mb << 20
@@ -95,7 +103,7 @@ class GuestInstance:
         register(self.key, state)
         try:
             # The default options, so a typical run finds them already parsed.
-            options = run_options(_DEFAULTS.recursion_limit, fresh=True)
+            options = run_options(_DEFAULTS.recursion_limit, fresh=True, tools=tools_json)
             for code in _WARM_UP:
                 self._run(code, options)
         finally:

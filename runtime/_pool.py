@@ -36,11 +36,12 @@ class InstancePool:
     ``size=0`` keeps none: every ``acquire`` instantiates on the spot.
     """
 
-    def __init__(self, *, fuel: bool, size: int) -> None:
+    def __init__(self, *, fuel: bool, size: int, tools_json: str = "") -> None:
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise ValueError(f"pool size must be a non-negative integer, got {size!r}")
         self.fuel = fuel
         self.size = size
+        self._tools_json = tools_json  # warm-ups parse the sandbox's tools, as its runs will
         self._ready: collections.deque[GuestInstance] = collections.deque()
         self._retired: list[GuestInstance] = []
         self._cond = threading.Condition()
@@ -149,16 +150,18 @@ class InstancePool:
                     # Warming changes interpreter state (caches, GC counts), so
                     # fuel-metered instances stay as built: same code, same fuel.
                     try:
-                        instance.warm()
+                        instance.warm(self._tools_json)
                         failed_warm_ups = 0
-                    except WasmtimeError as exc:  # this instance only: drop it and go on...
+                    except BaseException as exc:  # this instance only: drop it and go on...
                         instance.close()
                         failed_warm_ups += 1
                         log.warning("an instance failed its warm-up and was discarded: %s", exc)
                         if failed_warm_ups < _MAX_FAILED_WARM_UPS:
                             continue
                         with self._cond:  # ...unless every one does: then the guest is broken
-                            self._failure = broken_guest(exc, failed_warm_ups)
+                            self._failure = (
+                                broken_guest(exc, failed_warm_ups) if isinstance(exc, WasmtimeError) else exc
+                            )
                             self._cond.notify_all()
                         return
                 with self._cond:

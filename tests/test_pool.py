@@ -44,10 +44,10 @@ def test_a_failed_warm_up_costs_one_instance_not_the_pool(monkeypatch: pytest.Mo
     real_warm = GuestInstance.warm
     failures = iter([True])
 
-    def flaky_warm(self: GuestInstance) -> None:
+    def flaky_warm(self: GuestInstance, tools_json: str = "") -> None:
         if next(failures, False):
             raise WasmtimeError("injected warm-up trap")
-        real_warm(self)
+        real_warm(self, tools_json)
 
     monkeypatch.setattr(GuestInstance, "warm", flaky_warm)
     with Sandbox(pool_size=2) as sb:
@@ -60,7 +60,7 @@ def test_a_guest_that_never_warms_up_is_reported(monkeypatch: pytest.MonkeyPatch
 
     from runtime._instance import GuestInstance
 
-    def broken_warm(self: GuestInstance) -> None:
+    def broken_warm(self: GuestInstance, tools_json: str = "") -> None:
         raise WasmtimeError("injected warm-up trap")
 
     monkeypatch.setattr(GuestInstance, "warm", broken_warm)
@@ -102,3 +102,14 @@ def test_a_sandbox_dropped_without_close_releases_its_pool() -> None:
     while refill_threads() > before and time.monotonic() < deadline:
         time.sleep(0.01)
     assert refill_threads() == before
+
+
+def test_an_unexpected_warm_up_failure_is_reported_not_a_dead_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    from runtime._instance import GuestInstance
+
+    def broken_warm(self: GuestInstance, tools_json: str = "") -> None:
+        raise RuntimeError("injected bug")
+
+    monkeypatch.setattr(GuestInstance, "warm", broken_warm)
+    with Sandbox(pool_size=1) as sb, pytest.raises(RuntimeError, match="injected bug"):
+        sb.wait_ready(timeout=60)  # without the report, this would wait out its timeout
