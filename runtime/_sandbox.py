@@ -102,7 +102,7 @@ class Sandbox:
         """A ``Session`` with this sandbox's tools, its interpreter from the pool."""
         limits = pick_limits(limits, self.limits)
         instance = self._pool(limits).acquire(keep=True)
-        return Session(tools=self.tools, limits=limits, _instance=instance, _executor=self._worker())
+        return Session(tools=self._granted, limits=limits, _instance=instance, _executor=self._worker())
 
     def _grant(self, context: Any, loop: asyncio.AbstractEventLoop | None) -> ToolGrant | None:
         return None if self._granted is None else self._granted.grant(context, loop)

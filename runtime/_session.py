@@ -9,7 +9,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ._driver import ToolGrant, arun_in_thread, granted_tools, new_state, run_on
+from ._driver import GrantedTools, ToolGrant, arun_in_thread, granted_tools, new_state, run_on
 from ._engine import guest_runtime
 from ._errors import ExecutionError, SessionBroken
 from ._instance import GuestInstance
@@ -42,13 +42,14 @@ class Session:
     def __init__(
         self,
         *,
-        tools: ToolSet | Iterable[Any] | None = None,
+        tools: ToolSet | Iterable[Any] | GrantedTools | None = None,
         limits: Limits | None = None,
         _instance: GuestInstance | None = None,
         _executor: Executor | None = None,
     ) -> None:
         self.limits = pick_limits(limits, Limits())
-        self._granted = granted_tools(tools)
+        # A sandbox hands over its already-described tools: no second guest_json().
+        self._granted = tools if isinstance(tools, GrantedTools) else granted_tools(tools)
         self.tools = self._granted.tools if self._granted is not None else None
         self._instance = _instance or GuestInstance(guest_runtime(fuel=self.limits.fuel is not None))
         self._owned_executor = _executor is None
