@@ -20,7 +20,7 @@ from ._schema import FunctionSchema, function_schema
 __all__ = ["Tool", "ToolArgumentError", "check_tool_name", "tool"]
 
 # Names the guest already uses at top level: a tool there would hide them.
-_RESERVED = frozenset({"tools", "ToolError", "ToolArgumentError", "ToolTimeoutError", *dir(builtins)})
+_RESERVED = frozenset({"tools", "asyncio", "ToolError", "ToolArgumentError", "ToolTimeoutError", *dir(builtins)})
 
 
 def check_tool_name(name: str) -> str:

@@ -106,6 +106,24 @@ def _report(result: ExecutionResult, as_json: bool) -> int:
     return 0
 
 
+def _compare_agents() -> None:
+    # Imported here: the meta-tools are not needed by `otc run`.
+    from .llm._crm_agents import PROMPT, STRATEGIES, run_crm_agent
+    from .llm.providers import anthropic
+
+    print("-" * 60)
+    print(f"The same job for a model ({PROMPT!r}), scripted, in Anthropic's format:")
+    print(f"{'strategy':<14}{'model calls':>12}{'tool round trips':>17}{'tool output':>15}{'history sent':>16}")
+    for strategy in STRATEGIES:
+        run, crm = run_crm_agent(strategy, anthropic)
+        print(
+            f"{strategy:<14}{run.model_calls:>12}{run.tool_round_trips:>17}{run.tool_output_bytes:>9,} bytes"
+            f"{run.history_bytes_sent:>10,} bytes  ({len(crm.tagged('reviewed'))} tagged)"
+        )
+    print("(tool output: what the tools returned into the model's context; history sent: the")
+    print(" conversation re-sent on every model call, what a provider bills as input)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``otc`` command; returns the exit status."""
     args = _parser().parse_args(argv)
@@ -134,6 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"the CRM now has {len(crm.tagged('reviewed'))} candidates tagged 'reviewed'",
                 file=sys.stderr,
             )
+        if args.command == "demo" and not args.json:
+            _compare_agents()
         return status
     except UsageError as exc:
         print(f"otc: {exc}", file=sys.stderr)

@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ._dispatch import ToolDispatcher
+from ._errors import ToolDefinitionError
 from ._instance import GuestInstance
 from ._limits import Limits
 from ._outcome import build_result, run_options
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
     from host_functions import ToolSet
 
 __all__ = ["GrantedTools", "ToolGrant", "arun_in_thread", "granted_tools", "new_state", "run_on"]
+
+_MAX_SUBSETS = 64
+"""Narrowed grants remembered per sandbox (each holds its guest description)."""
 
 
 def new_state(limits: Limits) -> RunState:
@@ -54,10 +58,34 @@ class GrantedTools:
 
     tools: ToolSet
     guest_json: str
+    _subsets: dict[frozenset[str], GrantedTools] = field(default_factory=dict, compare=False, repr=False)
 
     def grant(self, deps: Any, loop: asyncio.AbstractEventLoop | None) -> ToolGrant:
         """The grant for one run (async tools on ``loop``, else the background loop)."""
         return ToolGrant(tools=self.tools, guest_json=self.guest_json, deps=deps, loop=loop or background_loop())
+
+    def narrowed(self, names: Iterable[str]) -> GrantedTools:
+        """Only the tools called ``names`` (described once per distinct subset).
+        Raises ``ToolDefinitionError`` for a name that was never granted."""
+        if isinstance(names, str):
+            raise TypeError("only_tools must be a collection of tool names, not a single string")
+        key = frozenset(names)
+        subset = self._subsets.get(key)
+        if subset is None:
+            unknown = sorted(key.difference(self.tools.names))
+            if unknown:
+                raise ToolDefinitionError(
+                    f"only_tools names {unknown!r}, which this sandbox was not granted; "
+                    f"granted: {', '.join(self.tools.names)}"
+                )
+            from host_functions import ToolSet
+
+            tools = ToolSet(tool for tool in self.tools if tool.name in key)
+            subset = GrantedTools(tools, tools.guest_json())
+            if len(self._subsets) >= _MAX_SUBSETS:
+                self._subsets.clear()  # no iteration: other threads may be adding
+            self._subsets[key] = subset
+        return subset
 
 
 def granted_tools(tools: object) -> GrantedTools | None:

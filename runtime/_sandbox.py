@@ -6,12 +6,13 @@ import asyncio
 import os
 import threading
 import weakref
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ._driver import ToolGrant, arun_in_thread, granted_tools, new_state, run_on
+from ._errors import ToolDefinitionError
 from ._limits import Limits
 from ._outcome import check_code, pick_limits
 from ._pool import InstancePool
@@ -75,27 +76,44 @@ class Sandbox:
         or instantiated (runs still try, instantiating on the spot)."""
         return self._pool(self.limits).wait_ready(timeout)
 
-    def run(self, code: str, *, limits: Limits | None = None, context: Any = None) -> ExecutionResult:
+    def run(
+        self,
+        code: str,
+        *,
+        limits: Limits | None = None,
+        context: Any = None,
+        only_tools: Collection[str] | None = None,
+    ) -> ExecutionResult:
         """Run ``code`` in a fresh interpreter and return what happened.
 
         ``context`` reaches tools as ``ToolContext.deps`` and never the guest.
+        ``only_tools`` narrows this run's grant to some of the sandbox's tools
+        (by name); the others do not exist for the script.
         Failures of the script (exceptions, limits, crashes) are reported in
         ``ExecutionResult.error``. Raises ``InvalidCode`` when ``code`` is not
-        text or is too large, before anything reaches the guest.
+        text or is too large, and ``ToolDefinitionError`` when ``only_tools``
+        names a tool the sandbox was not granted, before anything reaches the guest.
         """
         limits = pick_limits(limits, self.limits)
         check_code(code, limits)
-        grant = self._grant(context, None)
+        grant = self._grant(context, None, only_tools)
         return self._run(code, limits, new_state(limits), grant)
 
-    async def arun(self, code: str, *, limits: Limits | None = None, context: Any = None) -> ExecutionResult:
+    async def arun(
+        self,
+        code: str,
+        *,
+        limits: Limits | None = None,
+        context: Any = None,
+        only_tools: Collection[str] | None = None,
+    ) -> ExecutionResult:
         """``run`` for asyncio: the guest runs on a worker thread and async tools
         on the caller's event loop. Cancelling the awaiting task stops the guest
         and cancels its tool calls."""
         limits = pick_limits(limits, self.limits)
         check_code(code, limits)
         state = new_state(limits)
-        grant = self._grant(context, asyncio.get_running_loop())
+        grant = self._grant(context, asyncio.get_running_loop(), only_tools)
         return await arun_in_thread(self._worker(), state, lambda: self._run(code, limits, state, grant))
 
     def session(self, *, limits: Limits | None = None) -> Session:
@@ -104,8 +122,17 @@ class Sandbox:
         instance = self._pool(limits).acquire(keep=True)
         return Session(tools=self._granted, limits=limits, _instance=instance, _executor=self._worker())
 
-    def _grant(self, context: Any, loop: asyncio.AbstractEventLoop | None) -> ToolGrant | None:
-        return None if self._granted is None else self._granted.grant(context, loop)
+    def _grant(
+        self, context: Any, loop: asyncio.AbstractEventLoop | None, only_tools: Collection[str] | None
+    ) -> ToolGrant | None:
+        granted = self._granted
+        if only_tools is not None:
+            if granted is None:
+                if isinstance(only_tools, str) or any(True for _ in only_tools):
+                    raise ToolDefinitionError(f"only_tools={only_tools!r}, but this sandbox was granted no tools")
+                return None
+            granted = granted.narrowed(only_tools) if only_tools else None
+        return None if granted is None else granted.grant(context, loop)
 
     def _run(self, code: str, limits: Limits, state: RunState, grant: ToolGrant | None) -> ExecutionResult:
         pool = self._pool(limits)

@@ -59,9 +59,13 @@ def test_demo(capsys: pytest.CaptureFixture[str]) -> None:
     assert "first one now: Candidate 1 ['reviewed']" in captured.out
     assert "handled: no candidate with id 999999" in captured.out
     assert "denied: FileNotFoundError" in captured.out
-    assert captured.out.rstrip().endswith('=> {"tagged": 200, "first": ["reviewed"]}')
+    assert '=> {"tagged": 200, "first": ["reviewed"]}\n---' in captured.out
     assert "203 tool calls (1 failed)" in captured.err
     assert "200 candidates tagged 'reviewed'" in captured.err
+    # Then the same job as three scripted agents: turns and bytes per strategy.
+    rows = {line.split()[0]: line.split()[1:3] for line in captured.out.splitlines() if line.endswith("tagged)")}
+    assert rows == {"one_per_turn": ["202", "201"], "batch": ["3", "2"], "code": ["2", "1"]}
+    assert captured.out.count("(200 tagged)") == 3
 
 
 def test_example_crm_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,9 +10,13 @@ import pytest
 
 import host_functions
 import runtime
+import runtime.llm
+import runtime.llm.providers
+
+PACKAGES = [runtime, runtime.llm, runtime.llm.providers, host_functions]
 
 
-@pytest.mark.parametrize("package", [runtime, host_functions], ids=lambda p: p.__name__)
+@pytest.mark.parametrize("package", PACKAGES, ids=lambda p: p.__name__)
 def test_all_is_sorted_and_resolves(package: types.ModuleType) -> None:
     names = package.__all__
     assert names == sorted(names)
@@ -20,7 +24,7 @@ def test_all_is_sorted_and_resolves(package: types.ModuleType) -> None:
         assert hasattr(package, name), name
 
 
-@pytest.mark.parametrize("package", [runtime, host_functions], ids=lambda p: p.__name__)
+@pytest.mark.parametrize("package", PACKAGES, ids=lambda p: p.__name__)
 def test_public_names_are_all_exported(package: types.ModuleType) -> None:
     public = {
         name
@@ -30,9 +34,10 @@ def test_public_names_are_all_exported(package: types.ModuleType) -> None:
     assert public == set(package.__all__)
 
 
-def test_private_modules_declare_all() -> None:
-    for info in pkgutil.iter_modules(runtime.__path__):
-        module = importlib.import_module(f"runtime.{info.name}")
+@pytest.mark.parametrize("package", PACKAGES, ids=lambda p: p.__name__)
+def test_private_modules_declare_all(package: types.ModuleType) -> None:
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
         assert isinstance(getattr(module, "__all__", None), list), info.name
 
 

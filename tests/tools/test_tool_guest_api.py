@@ -169,3 +169,11 @@ def test_arguments_and_results_round_trip_as_json(crm_sandbox: Sandbox) -> None:
     assert (kind, tags_kind) == ("dict", "list")
     assert candidate == {"id": 3, "name": "Candidate 3", "status": "active", "tags": candidate["tags"]}
     assert all(isinstance(tag, str) for tag in candidate["tags"])
+
+
+def test_asyncio_is_ready_in_scripts_that_have_tools(crm_sandbox: Sandbox, sandbox: Sandbox) -> None:
+    script = "rs = await asyncio.gather(*(get_candidate(i) for i in (1, 2)))\n[r['id'] for r in rs]"
+    r = crm_sandbox.run(script)
+    assert (r.error, r.value) == (None, [1, 2])
+    # A sandbox without tools keeps a bare namespace.
+    assert sandbox.run("'asyncio' in globals()").value is False

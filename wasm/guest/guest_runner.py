@@ -163,6 +163,8 @@ def _tool_names(options: dict) -> dict:
     specs = options.get("tools")
     if not specs:
         return {}
+    import asyncio  # preloaded: a dictionary lookup
+
     names = guest_tools.build(specs)
     names.update(
         __otc_submit__=guest_tools.submit_or_call,
@@ -170,6 +172,8 @@ def _tool_names(options: dict) -> dict:
         ToolError=guest_tools.ToolError,
         ToolArgumentError=guest_tools.ToolArgumentError,
         ToolTimeoutError=guest_tools.ToolTimeoutError,
+        # Tool scripts use asyncio.gather for concurrency; models forget the import.
+        asyncio=asyncio,
     )
     return names
 
