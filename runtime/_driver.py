@@ -34,9 +34,9 @@ _MAX_SUBSETS = 64
 """Narrowed grants remembered per sandbox (each holds its guest description)."""
 
 
-def new_state(limits: Limits) -> RunState:
+def new_state(limits: Limits, on_output: Callable[[str, str], object] | None = None) -> RunState:
     """A run state whose clock starts when the run does (see ``run_on``)."""
-    return RunState(deadline=math.inf, capture=OutputCapture(limits.max_output_bytes))
+    return RunState(deadline=math.inf, capture=OutputCapture(limits.max_output_bytes, on_output))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

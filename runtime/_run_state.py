@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,13 +31,23 @@ class Stop(enum.Enum):
 class OutputCapture:
     """stdout and stderr of one run, capped at ``cap`` UTF-8 bytes in total."""
 
-    __slots__ = ("_parts", "cap", "overflowed", "used")
+    __slots__ = ("_parts", "cap", "listener", "overflowed", "used")
 
-    def __init__(self, cap: int) -> None:
+    def __init__(self, cap: int, listener: Callable[[str, str], object] | None = None) -> None:
         self.cap = cap
         self.used = 0
         self.overflowed = False
+        self.listener = listener  # told (stream, text) of every piece kept, on the guest's thread
         self._parts: dict[str, list[str]] = {"stdout": [], "stderr": []}
+
+    def _tell(self, stream: str, text: str) -> None:
+        listener = self.listener
+        if listener is None or not text:
+            return
+        try:
+            listener(stream, text)
+        except BaseException:  # never unwind through wasm: a failing listener is dropped
+            self.listener = None
 
     def write(self, stream: str, text: str) -> bool:
         """Keep ``text`` up to the cap; False once anything had to be dropped."""
@@ -45,13 +56,16 @@ class OutputCapture:
         data = text.encode("utf-8", "replace")
         room = self.cap - self.used
         if len(data) <= room:
-            self._parts[stream].append(text if len(data) == len(text) else data.decode("utf-8"))
+            kept = text if len(data) == len(text) else data.decode("utf-8")
+            self._parts[stream].append(kept)
             self.used += len(data)
+            self._tell(stream, kept)
             return True
         kept = data[:room].decode("utf-8", "ignore")
         self._parts[stream].append(kept)
         self.used += len(kept.encode("utf-8"))
         self.overflowed = True
+        self._tell(stream, kept)
         return False
 
     def text(self, stream: str) -> str:

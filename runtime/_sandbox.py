@@ -6,7 +6,7 @@ import asyncio
 import os
 import threading
 import weakref
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -83,12 +83,15 @@ class Sandbox:
         limits: Limits | None = None,
         context: Any = None,
         only_tools: Collection[str] | None = None,
+        on_output: Callable[[str, str], object] | None = None,
     ) -> ExecutionResult:
         """Run ``code`` in a fresh interpreter and return what happened.
 
         ``context`` reaches tools as ``ToolContext.deps`` and never the guest.
         ``only_tools`` narrows this run's grant to some of the sandbox's tools
-        (by name); the others do not exist for the script.
+        (by name); the others do not exist for the script. ``on_output`` is
+        called with ``(stream, text)`` as the script prints (line by line, on
+        the run's thread; keep it quick, a listener that raises is dropped).
         Failures of the script (exceptions, limits, crashes) are reported in
         ``ExecutionResult.error``. Raises ``InvalidCode`` when ``code`` is not
         text or is too large, and ``ToolDefinitionError`` when ``only_tools``
@@ -97,7 +100,7 @@ class Sandbox:
         limits = pick_limits(limits, self.limits)
         check_code(code, limits)
         grant = self._grant(context, None, only_tools)
-        return self._run(code, limits, new_state(limits), grant)
+        return self._run(code, limits, new_state(limits, on_output), grant)
 
     async def arun(
         self,
@@ -106,13 +109,14 @@ class Sandbox:
         limits: Limits | None = None,
         context: Any = None,
         only_tools: Collection[str] | None = None,
+        on_output: Callable[[str, str], object] | None = None,
     ) -> ExecutionResult:
         """``run`` for asyncio: the guest runs on a worker thread and async tools
         on the caller's event loop. Cancelling the awaiting task stops the guest
         and cancels its tool calls."""
         limits = pick_limits(limits, self.limits)
         check_code(code, limits)
-        state = new_state(limits)
+        state = new_state(limits, on_output)
         grant = self._grant(context, asyncio.get_running_loop(), only_tools)
         return await arun_in_thread(self._worker(), state, lambda: self._run(code, limits, state, grant))
 

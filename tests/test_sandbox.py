@@ -180,3 +180,28 @@ def test_cancelled_run_reports_cancelled() -> None:
         r = sb._run("while True: pass", sb.limits, state, None)
     assert isinstance(r.error, Cancelled)
     assert r.error.fatal
+
+
+def test_on_output_streams_what_is_kept_as_it_is_printed(sandbox: Sandbox) -> None:
+    seen: list[tuple[str, str]] = []
+    r = sandbox.run(
+        "import sys\nprint('one')\nprint('two', file=sys.stderr)\nprint('x' * 50)",
+        on_output=lambda stream, text: seen.append((stream, text)),
+        limits=Limits(max_output_bytes=20),
+    )
+    assert r.error is not None and r.error.type == "OutputLimitExceeded"
+    assert "".join(text for stream, text in seen if stream == "stdout") == r.stdout  # nothing more than kept
+    assert ("stderr", "two\n") in seen
+    assert seen[0] == ("stdout", "one\n")  # in order, as printed
+
+
+def test_a_failing_output_listener_is_dropped_and_the_run_goes_on(sandbox: Sandbox) -> None:
+    calls = []
+
+    def listener(stream: str, text: str) -> None:
+        calls.append(text)
+        raise KeyboardInterrupt("listener bug")
+
+    r = sandbox.run("print(1)\nprint(2)\n3", on_output=listener)
+    assert (r.error, r.stdout, r.value) == (None, "1\n2\n", 3)
+    assert calls == ["1\n"]

@@ -12,7 +12,7 @@ conversation offline.
 """
 
 from ._agent import AgentRun, run_agent
-from ._conversation import Conversation
+from ._conversation import Conversation, Handled
 from ._report import report
 from ._scripted_model import ScriptedModel, Seen, Turn, call
 from ._search import SearchHit, ToolIndex
@@ -23,6 +23,7 @@ from ._toolkit import Toolkit
 __all__ = [
     "AgentRun",
     "Conversation",
+    "Handled",
     "ScriptedModel",
     "SearchHit",
     "Seen",

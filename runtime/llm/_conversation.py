@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from host_functions import Tool, ToolSet
+from runtime._result import ExecutionResult, ToolCall
 
 from ._batch import BatchRequestError, batch_spec, format_batch, parse_batch
 from ._code_action import CodeRequestError, code_action_spec, parse_code
@@ -25,11 +26,9 @@ from ._spec import ToolRequest, ToolResponse, ToolSpec
 from ._tool_search import SearchRequestError, format_hits, parse_search, run_search, search_spec
 
 if TYPE_CHECKING:
-    from runtime._result import ExecutionResult
-
     from ._toolkit import Toolkit
 
-__all__ = ["Conversation"]
+__all__ = ["Conversation", "Handled"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +53,18 @@ class _CallTools:
 _Plan = _Answer | _RunCode | _CallTools
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Handled:
+    """One answered request, with what the host saw of it (``Conversation.handled``)."""
+
+    request: ToolRequest
+    response: ToolResponse
+    execution: ExecutionResult | None = None
+    """The code action's full result (output uncut, error, call log), if it was one."""
+    tool_calls: tuple[ToolCall, ...] = ()
+    """Every tool call it made, with the host-only detail of failures."""
+
+
 class Conversation:
     """The meta-tools for one conversation; made by ``Toolkit.conversation()``.
 
@@ -65,6 +76,9 @@ class Conversation:
     def __init__(self, toolkit: Toolkit) -> None:
         self.toolkit = toolkit
         self._found: dict[str, None] = {}  # ordered set of tools found by search
+        self.handled: list[Handled] = []
+        """Every request answered so far, in order, for the application's logs
+        (what the model got back is only ``response``)."""
         self._lock = threading.Lock()
         self._specs = self._make_specs()
 
@@ -146,11 +160,22 @@ class Conversation:
             return _Answer(cut(json.dumps(reply.reply["ok"], ensure_ascii=False), budget, what="the result"))
         return _Answer(str(reply.reply.get("error", {}).get("message", "the call failed")), is_error=True)
 
-    @staticmethod
-    def _response(request: ToolRequest, answer: _Answer, data: Any = None) -> ToolResponse:
-        return ToolResponse(
+    def _response(
+        self,
+        request: ToolRequest,
+        answer: _Answer,
+        data: Any = None,
+        *,
+        execution: ExecutionResult | None = None,
+        calls: tuple[ToolCall, ...] = (),
+    ) -> ToolResponse:
+        response = ToolResponse(
             id=request.id, name=request.name, content=answer.content, is_error=answer.is_error, data=data
         )
+        tool_calls = execution.tool_calls if execution is not None else calls
+        with self._lock:
+            self.handled.append(Handled(request=request, response=response, execution=execution, tool_calls=tool_calls))
+        return response
 
     # --- drivers -----------------------------------------------------------------------
 
@@ -163,10 +188,10 @@ class Conversation:
         if isinstance(plan, _RunCode):
             assert kit.sandbox is not None
             result = kit.sandbox.run(plan.code, context=context, only_tools=plan.only_tools)
-            return self._response(request, self._code_response(result))
+            return self._response(request, self._code_response(result), execution=result)
         if isinstance(plan, _CallTools):
-            replies, _ = call_tools(plan.tools, plan.calls, limits=kit.limits, context=context)
-            return self._response(request, self._calls_response(plan, replies), _data(plan, replies))
+            replies, log = call_tools(plan.tools, plan.calls, limits=kit.limits, context=context)
+            return self._response(request, self._calls_response(plan, replies), _data(plan, replies), calls=log)
         return self._response(request, plan)
 
     async def ahandle(self, request: ToolRequest, *, context: Any = None) -> ToolResponse:
@@ -176,10 +201,10 @@ class Conversation:
         if isinstance(plan, _RunCode):
             assert kit.sandbox is not None
             result = await kit.sandbox.arun(plan.code, context=context, only_tools=plan.only_tools)
-            return self._response(request, self._code_response(result))
+            return self._response(request, self._code_response(result), execution=result)
         if isinstance(plan, _CallTools):
-            replies, _ = await acall_tools(plan.tools, plan.calls, limits=kit.limits, context=context)
-            return self._response(request, self._calls_response(plan, replies), _data(plan, replies))
+            replies, log = await acall_tools(plan.tools, plan.calls, limits=kit.limits, context=context)
+            return self._response(request, self._calls_response(plan, replies), _data(plan, replies), calls=log)
         return self._response(request, plan)
 
     def handle_all(self, requests: Sequence[ToolRequest], *, context: Any = None) -> list[ToolResponse]:

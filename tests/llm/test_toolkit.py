@@ -94,6 +94,17 @@ def test_output_over_the_budget_is_cut_with_a_marker(kit: Toolkit) -> None:
     assert response.content.rstrip().endswith("THE END")  # the tail is kept
 
 
+def test_the_application_keeps_what_the_model_does_not_see(kit: Toolkit) -> None:
+    chat = kit.conversation()
+    chat.handle(code("print('a' * 50_000)"))
+    chat.handle(req("get_candidate", candidate_id=999))
+    [big, failed] = chat.handled
+    assert big.execution is not None and len(big.execution.stdout) == 50_001  # uncut
+    assert len(big.response.content) < 5000  # what the model got
+    assert [(c.tool, c.outcome) for c in failed.tool_calls] == [("get_candidate", "error")]
+    assert failed.response.is_error and failed.execution is None
+
+
 def test_a_batch_runs_every_call_and_reports_each_in_order(kit: Toolkit, crm: ExampleCRM) -> None:
     calls = [
         {"tool": "tag_candidate", "arguments": {"candidate_id": 1, "tag": "batch"}},
