@@ -21,30 +21,30 @@ evidence than the same word in a parameter's description.
 * ``regex``: the query is a Python regex, case-insensitive, matched in the
   name and in the body separately (``^``/``$`` anchor a whole field, ``.``
   stays within a line); score = ``NAME_WEIGHT`` x matches in the name +
-  matches in the body (empty matches do not count). Running the pattern over
-  every tool would cost tens of ms at 10,000 tools (CPython's regex engine
-  is slow with IGNORECASE and on alternations), so the index keeps each
-  tool's words (casefolded alphanumeric runs) and matches a pattern only in
-  the tools whose words hold the literals every match needs (``_required``);
-  ASCII text is matched lowercased, case-sensitively, when that counts the
-  same (``_case_safe``); and a pattern that is just a few literals
-  (``send|email``) is counted with ``str.find`` (``_literals``). Patterns
-  without a selective literal (``\\w+ing``, ``e``) still scan every tool.
+  matches in the body (empty matches do not count). The pattern is untrusted
+  (a model writes it) and ``re`` has no timeout, so ``plan_regex``
+  (``_regex_plan``) first refuses any pattern that could backtrack
+  catastrophically, and a search still running after ``REGEX_SECONDS``
+  stops. The plan also says which tools can match (the index keeps each
+  tool's words, casefolded alphanumeric runs, for that) and how to count
+  matches quickly: ``str.find`` for a few literals (``send|email``), a
+  case-sensitive pattern on lowercased ASCII text when that counts the same.
 """
 
 from __future__ import annotations
 
 import functools
 import heapq
-import importlib
 import math
 import re
+import time
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from runtime.llm._regex_plan import MAX_PATTERN_CHARS, WORD, plan_regex
 from runtime.llm._spec import ToolSpec
 
 __all__ = ["MAX_BODY_CHARS", "MAX_K", "MAX_PATTERN_CHARS", "NAME_WEIGHT", "SearchHit", "ToolIndex"]
@@ -54,12 +54,12 @@ NAME_WEIGHT = 2
 K1 = 1.2
 B = 0.75
 MAX_K = 100
-MAX_PATTERN_CHARS = 500
 MAX_BODY_CHARS = 4000
 MAX_DEPTH = 6
 MAX_ENUM_VALUES = 20
 PREFILTER_CLAUSES = 3
-MAX_LITERALS = 64
+REGEX_SECONDS = 1.0
+"""A regex search still running after this long stops with ``ValueError`` (``plan_regex`` bounds each match)."""
 
 _RUN = re.compile(r"[^\W_]+")
 _HUMP = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
@@ -71,18 +71,6 @@ you your
 """
 _STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 _VOWELS = frozenset("aeiouy")
-
-# The regex parser is private (no typeshed stubs): without it, regex mode scans every tool.
-try:
-    _parser: Any = importlib.import_module("re._parser")
-    _ops: Any = importlib.import_module("re._constants")
-    _REPEATS = frozenset(
-        getattr(_ops, op) for op in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT") if hasattr(_ops, op)
-    )
-    _ATOMIC = getattr(_ops, "ATOMIC_GROUP", object())
-except (ImportError, AttributeError):  # pragma: no cover - a future Python
-    _parser = _ops = _ATOMIC = None
-    _REPEATS = frozenset()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -174,102 +162,6 @@ def _body(spec: ToolSpec) -> str:
     return "\n".join(_SPACE.sub(" ", line).strip() for line in lines)[:MAX_BODY_CHARS]
 
 
-def _required(items: Any) -> list[frozenset[str]]:
-    """What every match of the parsed pattern holds: for each clause, a word containing one of its strings.
-
-    The strings are casefolded alphanumeric runs of the pattern's literals.
-    Literal runs and required groups add clauses; an alternation adds one (a
-    string from each branch) when every branch has one. Anything else
-    (classes, optional parts, lookarounds) only breaks a literal run.
-    """
-    clauses: list[frozenset[str]] = []
-    run: list[str] = []
-    for op, av in [*items, (None, None)]:
-        if op is _ops.LITERAL:
-            run.append(chr(av))
-            continue
-        clauses += [frozenset([word]) for word in _RUN.findall("".join(run).casefold())]
-        run.clear()
-        if op is _ops.SUBPATTERN:
-            clauses += _required(av[-1])
-        elif op is _ATOMIC:
-            clauses += _required(av)
-        elif op in _REPEATS and av[0] >= 1:
-            clauses += _required(av[2])
-        elif op is _ops.BRANCH:
-            branches = [_required(branch) for branch in av[1]]
-            if all(branches):
-                clauses.append(frozenset().union(*(max(branch, key=_strength) for branch in branches)))
-    return clauses
-
-
-def _strength(clause: frozenset[str]) -> int:
-    """How selective a clause is likely to be: the length of its shortest string."""
-    return min(map(len, clause))
-
-
-def _case_safe(items: Any) -> bool:
-    """Whether matching case-sensitively in lowercased ASCII text counts what IGNORECASE counts in the text.
-
-    True when the pattern's characters (and class ranges) are ASCII without
-    uppercase letters and no group turns IGNORECASE off. CPython's regex
-    engine skips ahead on literals only without IGNORECASE: 3-6x faster.
-    """
-    for op, av in items:
-        if op is _ops.LITERAL or op is _ops.NOT_LITERAL:
-            safe = _lower_ascii(av)
-        elif op is _ops.IN:
-            safe = all(_class_member_safe(member_op, member) for member_op, member in av)
-        elif op is _ops.SUBPATTERN:
-            safe = not av[2] & re.IGNORECASE and _case_safe(av[3])
-        elif op in _REPEATS:
-            safe = _case_safe(av[2])
-        elif op is _ops.BRANCH:
-            safe = all(_case_safe(branch) for branch in av[1])
-        elif op is _ops.ASSERT or op is _ops.ASSERT_NOT:
-            safe = _case_safe(av[1])
-        elif op is _ATOMIC:
-            safe = _case_safe(av)
-        else:
-            safe = op is _ops.AT or op is _ops.ANY or op is _ops.GROUPREF
-        if not safe:
-            return False
-    return True
-
-
-def _lower_ascii(code: int) -> bool:
-    return code < 128 and not 65 <= code <= 90
-
-
-def _class_member_safe(op: Any, av: Any) -> bool:
-    if op is _ops.LITERAL:
-        return _lower_ascii(av)
-    if op is _ops.RANGE:
-        return bool(av[1] < 65 or 90 < av[0] <= av[1] < 128)
-    return op is _ops.CATEGORY or op is _ops.NEGATE
-
-
-def _literals(items: Any) -> list[str] | None:
-    """The strings the parsed pattern matches, in the order its alternatives are tried; None unless a few literals."""
-    found = [""]
-    for op, av in items:
-        if op is _ops.LITERAL:
-            options: list[str] | None = [chr(av)]
-        elif op is _ops.IN:
-            options = [chr(code) for member, code in av] if all(member is _ops.LITERAL for member, _ in av) else None
-        elif op is _ops.SUBPATTERN:
-            options = _literals(av[-1])
-        elif op is _ops.BRANCH:
-            branches = [_literals(branch) for branch in av[1]]
-            options = None if None in branches else [s for branch in branches for s in branch or ()]
-        else:
-            options = None
-        if options is None or len(found) * len(options) > MAX_LITERALS:
-            return None
-        found = [head + tail for head in found for tail in options]
-    return None if "" in found else found
-
-
 def _count_literals(text: str, literals: list[str]) -> int:
     """``len(re.findall("|".join(map(re.escape, literals)), text))``, without the (slow) regex engine.
 
@@ -290,29 +182,6 @@ def _count_literals(text: str, literals: list[str]) -> int:
         if at >= end:
             count, end = count + 1, stop
     return count
-
-
-def _compile(query: str) -> re.Pattern[str]:
-    """``query`` as a case-insensitive regex; raises ``ValueError`` when it is too long or does not compile."""
-    if len(query) > MAX_PATTERN_CHARS:
-        raise ValueError(
-            f"regex pattern too long ({len(query)} characters, the limit is {MAX_PATTERN_CHARS}): "
-            "search with a few distinctive words, e.g. 'send.*email|notify'"
-        )
-    try:
-        return re.compile(query, re.IGNORECASE)
-    except re.error as exc:
-        raise ValueError(
-            f"invalid regex {query!r}: {exc}; write a Python regex (escape a literal '(', '[', '*', '+' "
-            "or '?' with a backslash)"
-        ) from None
-
-
-def _counter(regex: re.Pattern[str], parsed: Any) -> Callable[[str], int]:
-    """Counts ``regex``'s non-empty matches in a text."""
-    if parsed is None or parsed.getwidth()[0] == 0:
-        return lambda text: sum(1 for match in regex.finditer(text) if match.end() > match.start())
-    return lambda text: len(regex.findall(text))
 
 
 class ToolIndex:
@@ -359,7 +228,7 @@ class ToolIndex:
         """The regex prefilter: every word (casefolded alphanumeric run), the tools holding it, one text of all."""
         word_docs: dict[str, list[int]] = {}
         for doc, (name, body) in enumerate(zip(self._names, self._bodies, strict=True)):
-            for word in set(_RUN.findall(f"{name}\n{body}".casefold())):
+            for word in set(WORD.findall(f"{name}\n{body}".casefold())):
                 word_docs.setdefault(word, []).append(doc)
         self._word_docs = list(word_docs.values())
         self._vocabulary = "\n".join(word_docs)
@@ -378,8 +247,10 @@ class ToolIndex:
         """The best ``k`` tools for ``query``, best first (ties in indexing order); only tools that score > 0.
 
         Raises ``ValueError`` for an empty query, ``k`` outside 1..``MAX_K``,
-        an unknown ``mode``, and in regex mode a pattern that does not compile
-        or is longer than ``MAX_PATTERN_CHARS``.
+        an unknown ``mode``, and in regex mode a pattern that does not compile,
+        is longer than ``MAX_PATTERN_CHARS`` or could backtrack catastrophically
+        (``plan_regex``), or a search that runs over ``REGEX_SECONDS``; the
+        message says how to fix the query.
         """
         if mode not in ("bm25", "regex"):
             raise ValueError(f"unknown search mode {mode!r}: use 'bm25' (words) or 'regex' (a Python regex)")
@@ -408,19 +279,12 @@ class ToolIndex:
         return scores
 
     def _regex(self, query: str) -> dict[int, float]:
-        pattern = _compile(query)
-        parsed = _parser.parse(query, re.IGNORECASE) if _parser is not None else None
-        slow = _counter(pattern, parsed)
-        if parsed is None:  # pragma: no cover - a Python without the private parser: every tool, plainly
-            return self._scores(range(len(self._names)), None, slow)
-        safe = _case_safe(parsed)
-        literals = _literals(parsed) if safe else None
-        if literals is not None:
-            return self._literal_scores(literals, slow)
-        fast = _counter(re.compile(query), parsed) if safe else None
-        return self._scores(self._candidates(_required(parsed)), fast, slow)
+        plan = plan_regex(query)
+        if plan.literals is not None:
+            return self._literal_scores(plan.literals, plan.count)
+        return self._scores(self._candidates(plan.clauses), plan.fast_count, plan.count)
 
-    def _literal_scores(self, literals: list[str], slow: Callable[[str], int]) -> dict[int, float]:
+    def _literal_scores(self, literals: tuple[str, ...], slow: Callable[[str], int]) -> dict[int, float]:
         """``_scores`` for a pattern that is a few literals (``send|email``, what models mostly write).
 
         Each tool is searched only for the literals its words can hold, with
@@ -428,7 +292,7 @@ class ToolIndex:
         """
         present: dict[int, list[str]] = {}
         for literal in literals:
-            runs = _RUN.findall(literal)
+            runs = WORD.findall(literal)
             docs = self._docs_with(frozenset([max(runs, key=len)])) if runs else range(len(self._names))
             for doc in docs or ():
                 present.setdefault(doc, []).append(literal)
@@ -448,9 +312,19 @@ class ToolIndex:
     def _scores(
         self, docs: Iterable[int], fast: Callable[[str], int] | None, slow: Callable[[str], int]
     ) -> dict[int, float]:
-        """Weighted match counts in ``docs``: ``fast`` counts in lowercased ASCII text, ``slow`` in the text."""
+        """Weighted match counts in ``docs``: ``fast`` counts in lowercased ASCII text, ``slow`` in the text.
+
+        Raises ``ValueError`` after ``REGEX_SECONDS``: the guard keeps each
+        match quadratic at worst, which thousands of long bodies still add up.
+        """
         scores: dict[int, float] = {}
+        stop = time.perf_counter() + REGEX_SECONDS
         for doc in docs:
+            if time.perf_counter() > stop:
+                raise ValueError(
+                    f"regex search stopped after {REGEX_SECONDS:g} s, too slow over {len(self)} tools: search for "
+                    "the words themselves, e.g. 'send|email', or start the pattern with a word, e.g. 'refund.*order'"
+                )
             folded = self._folded[doc]
             if fast is not None and folded is not None:
                 score = NAME_WEIGHT * fast(folded[0]) + fast(folded[1])
@@ -460,15 +334,15 @@ class ToolIndex:
                 scores[doc] = float(score)
         return scores
 
-    def _candidates(self, clauses: list[frozenset[str]]) -> Sequence[int]:
+    def _candidates(self, clauses: Sequence[frozenset[str]]) -> Sequence[int]:
         """The tools (ascending) that can match: those with a word containing a string of each clause.
 
-        Only the ``PREFILTER_CLAUSES`` strongest clauses are used, and a clause
-        that leaves more than half of the tools is dropped (it costs more than
-        it saves).
+        Only the first ``PREFILTER_CLAUSES`` clauses (the plan puts the most
+        selective first) are used, and a clause that leaves more than half of
+        the tools is dropped (it costs more than it saves).
         """
         found: set[int] | None = None
-        for clause in sorted(clauses, key=_strength, reverse=True)[:PREFILTER_CLAUSES]:
+        for clause in clauses[:PREFILTER_CLAUSES]:
             docs = self._docs_with(clause, limit=len(self._names) // 2)
             if docs is not None:
                 found = docs if found is None else found & docs

@@ -73,7 +73,8 @@ def parse_search(arguments: str) -> SearchRequest:
 
 def run_search(index: ToolIndex, request: SearchRequest) -> list[SearchHit]:
     """The hits for ``request``. Raises ``SearchRequestError`` for a query the
-    index rejects (empty, or an invalid or too long regex)."""
+    index rejects: empty; a regex that is invalid, too long, or refused as
+    able to backtrack catastrophically; or a regex search over its time cap."""
     query, mode, k = request
     try:
         return index.search(query, mode=mode, k=k)
