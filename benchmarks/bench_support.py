@@ -3,14 +3,30 @@
 from __future__ import annotations
 
 import math
+import os
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
-__all__ = ["FIGURES", "Figure", "Record", "geometric_mean", "median_of", "memory_breakdown", "rss_bytes"]
+__all__ = [
+    "FIGURES",
+    "NOTES",
+    "Figure",
+    "Record",
+    "geometric_mean",
+    "median_of",
+    "memory_breakdown",
+    "quartiles",
+    "quick",
+    "rss_bytes",
+]
+
+QUICK_ENV = "OTC_BENCH_QUICK"
+"""Set to 1 (``otc bench --quick`` does) to shrink rounds and subsets so the whole suite takes < 2 minutes."""
 
 
 @dataclass(frozen=True)
@@ -24,17 +40,45 @@ class Figure:
     """``s`` (seconds), ``x`` (a ratio), ``MiB``, or a rate such as ``runs/s``."""
     goal: str = ""
     detail: str = ""
+    spread: tuple[float, float] | None = None
+    """(25th, 75th percentile) of the rounds the value is the median of, when there were several."""
+    ratio: float | None = None
+    """value / otc-runtime's value for the same scenario, measured in the same run (peer comparisons)."""
+    peer: str = ""
+    """The peer (or strategy) measured, for the comparison tables and charts; empty for other figures."""
+    scenario: str = ""
+    """The scenario the peer ran (a column of the comparison table)."""
+    status: str = ""
+    """``n/a: <reason>`` when the peer could not run the scenario (``value`` is then NaN)."""
+    rounds: int = 0
+    """How many measured rounds the value summarises (0: not recorded)."""
 
 
 FIGURES = pytest.StashKey[list[Figure]]()
 """Where the ``figure`` fixture collects figures, on the pytest config."""
+
+NOTES = pytest.StashKey[dict[str, Any]]()
+"""Context for the report (peer descriptions, settings), on the pytest config."""
 
 
 class Record(Protocol):
     """The ``figure`` fixture: stores a figure in ``extra_info`` and in the summary."""
 
     def __call__(
-        self, section: str, name: str, value: float, unit: str, *, goal: str = "", detail: str = ""
+        self,
+        section: str,
+        name: str,
+        value: float,
+        unit: str,
+        *,
+        goal: str = "",
+        detail: str = "",
+        spread: tuple[float, float] | None = None,
+        ratio: float | None = None,
+        peer: str = "",
+        scenario: str = "",
+        status: str = "",
+        rounds: int = 0,
     ) -> None: ...
 
 
@@ -71,3 +115,16 @@ def median_of(benchmark: BenchmarkFixture) -> float | None:
 
 def geometric_mean(values: list[float]) -> float:
     return math.exp(sum(math.log(v) for v in values) / len(values))
+
+
+def quartiles(values: list[float]) -> tuple[float, float] | None:
+    """(25th, 75th percentile) of ``values``, or None for fewer than two."""
+    if len(values) < 2:
+        return None
+    q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, q3
+
+
+def quick() -> bool:
+    """Whether the suite runs in quick mode (``OTC_BENCH_QUICK=1``)."""
+    return os.environ.get(QUICK_ENV, "") not in ("", "0")

@@ -24,12 +24,12 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from bench_support import Record
+from bench_support import Record, quick
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from runtime import ExecutionResult, Limits, Sandbox, Session
 
-ROUNDS = 7
+ROUNDS = 3 if quick() else 7
 
 WORKLOADS: dict[str, str] = {
     "loop": """

@@ -12,7 +12,7 @@ as well: it is what most real scripts look like.
 from __future__ import annotations
 
 import pytest
-from bench_support import Record, median_of
+from bench_support import Record, median_of, quick
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from runtime import ExecutionResult, Limits, Sandbox
@@ -21,7 +21,7 @@ ONE_LINE = "print(1+1)"
 MULTI_LINE = "a = 1\nb = a + 1\nif b == 2:\n    print(b)\n"
 SCRIPTS = [pytest.param(ONE_LINE, id="one-line"), pytest.param(MULTI_LINE, id="multi-line")]
 
-WARM_ROUNDS = 300
+WARM_ROUNDS = 60 if quick() else 300
 """Timed runs per warm benchmark; each is preceded by an untimed pool refill."""
 
 

@@ -23,7 +23,7 @@ from typing import Literal, TypeVar
 
 import pytest
 from bench_bfcl import INSTALL, BfclSet, data_dir, load_bfcl, regex_for
-from bench_support import Record, median_of
+from bench_support import Record, median_of, quick
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from runtime.llm._search import SearchHit, ToolIndex
@@ -32,7 +32,7 @@ from runtime.llm._spec import ToolSpec
 T = TypeVar("T")
 
 N_TOOLS = 10_000
-ROUNDS = 20
+ROUNDS = 5 if quick() else 20
 """Timed rounds per latency benchmark (each runs every query once)."""
 
 LATENCY = f"tool search, {N_TOOLS:,} synthetic tools (k=5)"

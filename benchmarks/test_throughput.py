@@ -24,13 +24,13 @@ import time
 from multiprocessing.synchronize import Barrier
 
 import pytest
-from bench_support import Record
+from bench_support import Record, quick
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from runtime import Limits, Sandbox
 
 WORKERS = 2
-DURATION = 3.0
+DURATION = 1.0 if quick() else 3.0
 POOL_SIZE = 4
 CODE = "print(1+1)"
 SECTION = f"throughput, fresh `{CODE}` runs, {WORKERS} workers for {DURATION:.0f} s"

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from host_functions import ExampleCRM
 
+from ._bench import add_bench_parser, bench_main
 from ._build import cache_dir, guest_component
 from ._errors import GuestBuildError, UsageError
 from ._limits import Limits
@@ -74,7 +75,25 @@ def _parser() -> argparse.ArgumentParser:
         "--example-crm", action="store_true", help="grant the example CRM's tools (the default grants none)"
     )
     commands.add_parser("build", help="build and cache the guest component now, and print where it is")
+    add_bench_parser(commands)
+    # Listed for --help only: main() hands `otc serve ...` to runtime.server before parsing.
+    commands.add_parser("serve", help="run the executor daemon (HTTP API; needs the 'serve' extra)", add_help=False)
     return parser
+
+
+def _serve(argv: list[str]) -> int:
+    # Imported here: the daemon's dependencies are the optional 'serve' extra.
+    try:
+        from .server._cli import main as serve_main
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] not in {"fastapi", "starlette", "uvicorn"}:
+            raise
+        print(
+            f"otc serve: {exc.name} is missing; install the 'serve' extra: pip install 'otc-runtime[serve]'",
+            file=sys.stderr,
+        )
+        return 2
+    return serve_main(argv)
 
 
 def _read(path: str) -> str:
@@ -126,8 +145,13 @@ def _compare_agents() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``otc`` command; returns the exit status."""
-    args = _parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["serve"]:
+        return _serve(words[1:])
+    args = _parser().parse_args(words)
     try:
+        if args.command == "bench":
+            return bench_main(args)
         if args.command == "build":
             print(guest_component())
             print(f"cache: {cache_dir()}")

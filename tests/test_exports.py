@@ -10,10 +10,12 @@ import pytest
 
 import host_functions
 import runtime
+import runtime.client
 import runtime.llm
 import runtime.llm.providers
+import runtime.server
 
-PACKAGES = [runtime, runtime.llm, runtime.llm.providers, host_functions]
+PACKAGES = [runtime, runtime.client, runtime.llm, runtime.llm.providers, runtime.server, host_functions]
 
 
 @pytest.mark.parametrize("package", PACKAGES, ids=lambda p: p.__name__)

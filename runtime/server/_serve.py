@@ -1,0 +1,125 @@
+"""Serving the app with uvicorn: in the foreground (``serve``, ``otc serve``) or on a thread (``BackgroundServer``)."""
+
+from __future__ import annotations
+
+import math
+import socket
+import threading
+import time
+from types import TracebackType
+
+import httpx
+import uvicorn
+
+from host_functions import ToolSet
+
+from ._app import create_app
+from ._auth import TokenVerifier
+from ._config import ServerConfig
+
+__all__ = ["BackgroundServer", "serve", "uvicorn_config"]
+
+
+def uvicorn_config(
+    config: ServerConfig, app: object, *, log_level: str = "info", access_log: bool = True
+) -> uvicorn.Config:
+    """The uvicorn settings for ``config``: its address, graceful shutdown
+    bounded by ``shutdown_timeout``, lifespan required (a sandbox that cannot
+    start stops the server), no ``Server`` header, no websockets."""
+    return uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host=config.host,
+        port=config.port,
+        lifespan="on",
+        log_level=log_level,
+        access_log=access_log,
+        timeout_graceful_shutdown=max(1, math.ceil(config.shutdown_timeout)),
+        server_header=False,
+        ws="none",  # the API has no websockets
+        proxy_headers=False,
+    )
+
+
+def serve(
+    config: ServerConfig,
+    *,
+    verifier: TokenVerifier | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    tools: ToolSet | None = None,
+    log_level: str = "info",
+    access_log: bool = True,
+) -> bool:
+    """Serve ``create_app(config, ...)`` on ``config.host:config.port`` until
+    SIGINT or SIGTERM; in-flight executions finish first. Returns False when
+    the server could not start (the reason is logged). Raises ``ConfigError``
+    for an unusable configuration."""
+    app = create_app(config, verifier=verifier, transport=transport, tools=tools)
+    server = uvicorn.Server(uvicorn_config(config, app, log_level=log_level, access_log=access_log))
+    server.run()
+    return bool(server.started)
+
+
+class BackgroundServer:
+    """The daemon on a background thread of this process: for tests, notebooks
+    and applications that embed it. ``port=0`` in the config picks a free port.
+
+    Usage::
+
+        with BackgroundServer(ServerConfig(port=0), verifier=verifier) as server:
+            Client(server.url, token=token).run("1 + 1")
+
+    ``start`` raises ``RuntimeError`` when the server does not come up (the
+    reason is logged) and ``OSError`` when the address cannot be bound;
+    ``close`` shuts it down gracefully, as SIGTERM does ``serve``.
+    """
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        *,
+        verifier: TokenVerifier | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        tools: ToolSet | None = None,
+        log_level: str = "warning",
+    ) -> None:
+        self.config = config
+        self.app = create_app(config, verifier=verifier, transport=transport, tools=tools)
+        self._server = uvicorn.Server(uvicorn_config(config, self.app, log_level=log_level, access_log=False))
+        self._thread: threading.Thread | None = None
+        self.url = ""
+        """``http://host:port`` once started."""
+
+    def start(self, timeout: float = 60.0) -> BackgroundServer:
+        """Bind, start serving, and wait until the app has started (its sandbox is ready)."""
+        family = socket.AF_INET6 if ":" in self.config.host else socket.AF_INET
+        sock = socket.create_server((self.config.host, self.config.port), family=family)
+        host, port = sock.getsockname()[:2]
+        self.url = f"http://[{host}]:{port}" if family == socket.AF_INET6 else f"http://{host}:{port}"
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="otc-server", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.close()
+                raise RuntimeError("the server did not start (see the log)")
+            time.sleep(0.01)
+        return self
+
+    @property
+    def running(self) -> bool:
+        """Whether the server thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop accepting, let in-flight executions finish, close the sandbox (idempotent)."""
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def __enter__(self) -> BackgroundServer:
+        return self.start()
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()

@@ -1,0 +1,107 @@
+"""``otc serve``: help, configuration errors, a missing extra, and a real daemon process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from runtime._cli import main
+from runtime.client import Client
+
+
+def test_serve_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["serve", "--help"])
+    out = capsys.readouterr().out
+    assert caught.value.code == 0
+    assert out.startswith("usage: otc serve")
+    for flag in ("--config", "--host", "--port", "--token-file", "--tools", "--audit-log", "--max-concurrent"):
+        assert flag in out
+
+
+def test_top_level_help_lists_serve(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "serve" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "complaint"),
+    [
+        (["serve"], "no token file and no verifier"),
+        (["serve", "--config", "/nonexistent/server.toml"], "cannot read the server config"),
+        (["serve", "--token-file", "/nonexistent/tokens"], "cannot read the token file"),
+        (["serve", "--port", "99999", "--token-file", "x"], "0-65535"),
+        (["serve", "--tools", "not_a_module_xyz:T", "--token-file", "{tokens}"], "cannot import"),
+    ],
+    ids=["no-tokens", "no-config", "no-token-file", "bad-port", "bad-tools"],
+)
+def test_configuration_problems_exit_2(
+    argv: list[str], complaint: str, token_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [arg.replace("{tokens}", str(token_file)) for arg in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("otc serve: ") and complaint in err
+
+
+def test_missing_serve_extra_exits_2() -> None:
+    script = (
+        "import sys\n"
+        "sys.modules['fastapi'] = None  # as if the 'serve' extra were not installed\n"
+        "from runtime._cli import main\n"
+        "raise SystemExit(main(['serve', '--help']))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "pip install 'otc-runtime[serve]'" in done.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_otc_serve_process(tmp_path: Path, token_file: Path, tokens: dict[str, str]) -> None:
+    port = _free_port()
+    config = tmp_path / "server.toml"
+    config.write_text(
+        f'port = {port}\ntoken_file = "{token_file}"\naudit_log = "audit.jsonl"\npool_size = 1\n'
+        f'tools = ["server_tools:TOOLS"]\n[ceilings]\ntimeout = 2.0\n'
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    command = [sys.executable, "-m", "runtime._cli", "serve", "--config", str(config), "--no-access-log"]
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert process.poll() is None, "otc serve exited"
+                assert time.monotonic() < deadline, "otc serve did not start"
+                time.sleep(0.1)
+        with Client(url, token=tokens["alice"]) as client:
+            result = client.run("print(whoami())\n1 + 1", tools=["whoami"])
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+
+    assert (result.stdout, result.value) == ("alice\n", 2)
+    # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status says why it stopped.
+    assert process.returncode == -signal.SIGTERM
+    assert "Application startup complete" in err and "Application shutdown complete" in err
+    assert '"identity": "alice"' in (tmp_path / "audit.jsonl").read_text()
+    assert tokens["alice"] not in err
