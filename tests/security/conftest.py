@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable, Iterator
 
 import pytest
+from corpus import FAMILIES, NOTES, OUTCOMES, table
 
 from runtime import ExecutionResult, Sandbox
 
@@ -41,3 +42,13 @@ def fresh_sandbox() -> Iterator[Sandbox]:
     before running is seen by the guest's WASI configuration, if it leaked."""
     with Sandbox(pool_size=0) as sb:
         yield sb
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """The corpus table by family, from the outcomes ``test_corpus`` recorded."""
+    outcomes = config.stash.get(OUTCOMES, [])
+    if not outcomes:
+        return
+    terminalreporter.section("hostile-script corpus: containment by family")
+    for line in [*table(outcomes, FAMILIES), *config.stash.get(NOTES, [])]:
+        terminalreporter.write_line(line)

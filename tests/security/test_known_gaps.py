@@ -1,0 +1,131 @@
+"""Gaps the hostile-script corpus found in the runtime, pinned as strict xfails.
+
+Each test states the behaviour the runtime promises (README, docstrings,
+the WIT contract) and fails today; the reason names the mechanism. When a
+fix lands, the xfail turns into an unexpected pass: remove the marker then.
+None of these lets a script out of the sandbox; they are limits misreported
+or enforced late.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from host_functions import ToolSet, tool
+from runtime import ExecutionResult, Limits, OutputLimitExceeded, Sandbox
+
+CALLED: list[float] = []
+
+
+@tool
+def half(x: float) -> float:
+    """A tool whose schema says ``x`` is a JSON number."""
+    CALLED.append(x)
+    return x / 2
+
+
+@tool
+def echo(value: str) -> str:
+    return value
+
+
+@pytest.fixture(scope="module")
+def sb() -> Iterator[Sandbox]:
+    with Sandbox(tools=ToolSet([half, echo]), pool_size=1) as sandbox:
+        yield sandbox
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="runtime/_instance.py _fd_sink answers -EFBIG past the cap but never ends the run (unlike host.emit, "
+    "which traps the second write past the cap): a script writing to fd 1/2 and ignoring OSError runs on to "
+    "its timeout, burning CPU, and is reported as TimeoutExceeded instead of OutputLimitExceeded",
+)
+def test_fd_flood_ignoring_errors_ends_at_the_output_cap(sb: Sandbox) -> None:
+    code = "import os\nwhile True:\n    try:\n        os.write(1, b'w' * 4096)\n    except OSError:\n        pass"
+    started = time.monotonic()
+    result = sb.run(code, limits=Limits(timeout=3.0, max_output_bytes=10_000))
+    assert isinstance(result.error, OutputLimitExceeded), result.error
+    assert time.monotonic() - started < 2.0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="runtime/_outcome.py _read_reply treats a reply longer than 4 x max_output_bytes + 1 MiB as a "
+    "malformed guest (GuestCrashed, fatal): an honest script whose final value is large gets a crash "
+    "instead of OutputLimitExceeded, and in a session the interpreter is discarded (SessionBroken next)",
+)
+def test_large_final_value_is_an_output_limit_and_keeps_the_session(sb: Sandbox) -> None:
+    limits = Limits(max_output_bytes=100_000)
+    with sb.session(limits=limits) as session:
+        session.run("kept = 41")
+        result = session.run("'v' * 2_000_000")  # 20x the cap: 2 MB, past 4 x 100 kB + 1 MiB
+        assert isinstance(result.error, OutputLimitExceeded), result.error
+        assert session.run("kept + 1").value == 42
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="runtime/_dispatch.py rejects an unknown tool name with ToolSet.close_matches (difflib) over the "
+    "whole guest-sent name, which is not size-capped: ~0.2 s of host CPU per MB on the run's thread, where "
+    "the epoch deadline cannot interrupt it (a 32 MB name holds a 0.5 s run for ~8 s)",
+)
+def test_huge_unknown_tool_name_cannot_hold_the_host_past_the_timeout(sb: Sandbox) -> None:
+    code = "from wit_world.imports import host\nhost.call_tool('t' * (32 << 20), '{}')"
+    started = time.monotonic()
+    sb.run(code, limits=Limits(timeout=0.5, memory_mb=256))
+    assert time.monotonic() - started < 2.5
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Tool.bind parses arguments with pydantic's lenient JSON (NaN, Infinity, -Infinity accepted) and "
+    "float fields allow non-finite values: a script bypassing its wrapper (which refuses them) hands a "
+    "tool whose JSON Schema says 'number' a NaN or an infinity",
+)
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+def test_non_json_numbers_in_raw_arguments_never_reach_a_tool(sb: Sandbox, token: str) -> None:
+    CALLED.clear()
+    result = sb.run(
+        "import json\nfrom wit_world.imports import host\n"
+        f"json.loads(host.call_tool('half', '{{\"x\": {token}}}')).get('error', {{}}).get('kind')"
+    )
+    assert (result.error, result.value) == (None, "arguments")
+    assert CALLED == []
+
+
+SUBMIT = "import json\nfrom wit_world.imports import host\nacks = json.loads(host.submit_tools(json.dumps({batch})))\n"
+
+
+def _submit(sb: Sandbox, batch: str, then: str) -> ExecutionResult:
+    return sb.run(SUBMIT.format(batch=batch) + then, limits=Limits(timeout=2.0))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a batch for submit-tools is parsed with Python's json, which turns a JSON-escaped lone surrogate "
+    "('\\ud800', valid ASCII on the wire) into text that is not UTF-8; ToolDispatcher._start then calls "
+    "arguments.encode('utf-8') and raises UnicodeEncodeError inside the host function: the ABI safety net "
+    "ends the run as GuestCrashed and logs a host traceback at ERROR, where call-tool answers the same "
+    "arguments with a clean 'arguments' error for that one call",
+)
+def test_lone_surrogate_in_batched_arguments_is_refused_like_a_plain_call(sb: Sandbox) -> None:
+    result = _submit(sb, "['echo', '{\"value\": 1}', 'echo', '\\ud800']", "[type(a).__name__ for a in acks]")
+    assert (result.error, result.value) == (None, ["int", "dict"])
+    assert [c.outcome for c in result.tool_calls] == ["ok", "invalid"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the same lenient batch parsing lets a script put a lone surrogate in a tool name; an unknown name is "
+    "logged as given, so ExecutionResult.tool_calls carries text that is not UTF-8 and an embedding app "
+    "that writes the call log as UTF-8 (pydantic or orjson JSON, a log file) fails on it",
+)
+def test_call_log_holds_only_valid_text(sb: Sandbox) -> None:
+    result = _submit(sb, "['ec\\udc00ho', '{}']", "acks")
+    assert result.error is None
+    for call in result.tool_calls:
+        call.tool.encode("utf-8")
