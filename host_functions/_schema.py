@@ -101,9 +101,9 @@ def function_schema(func: Callable[..., Any], name: str, description: str | None
             guest_param.update(_default_for_guest(param.default))
         guest_params.append(guest_param)
     try:
-        arguments = pydantic.create_model(
-            f"{name}_arguments", __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=False), **fields
-        )
+        # NaN and infinities are not JSON: a tool whose schema says "number" never sees one.
+        config = ConfigDict(extra="forbid", arbitrary_types_allowed=False, allow_inf_nan=False)
+        arguments = pydantic.create_model(f"{name}_arguments", __config__=config, **fields)
         parameters = arguments.model_json_schema()
     except (pydantic.PydanticSchemaGenerationError, pydantic.PydanticUserError, TypeError) as exc:
         raise ToolDefinitionError(f"tool {name!r}: a parameter type cannot be validated from JSON: {exc}") from exc

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 __all__ = ["ToolDispatcher"]
 
 _SPAWN_EVERY = 16
+_MAX_NAME = 256
+"""Longest tool name worth looking up or logging as sent."""
 _BATCH_SLACK = 1 << 20
 """How far past ``Limits.max_tool_payload_bytes`` a submitted batch may be."""
 
@@ -225,6 +227,15 @@ class ToolDispatcher:
         arrived = time.monotonic()
         limits = self._limits
         call_id = next(self._ids)
+        if not name.isascii() or not arguments.isascii():
+            # A batch is parsed with json, which turns an escaped lone surrogate
+            # into text that is not UTF-8: refuse it like call-tool would.
+            name = name[:_MAX_NAME].encode("utf-8", "replace").decode("utf-8")
+            try:
+                arguments.encode("utf-8")
+            except UnicodeEncodeError:
+                message = f"{name}(): the arguments are not valid UTF-8 text"
+                return call_id, self._reject(call_id, name, len(arguments), "invalid", "arguments", message)
         size = len(arguments) if arguments.isascii() else len(arguments.encode("utf-8"))
         if call_id > limits.max_tool_calls:
             message = f"this run already made {limits.max_tool_calls} tool calls (Limits.max_tool_calls)"
@@ -234,7 +245,8 @@ class ToolDispatcher:
             return call_id, self._reject(call_id, name, size, "rejected", "limit", message)
         tool = self._tools.get(name)
         if tool is None:
-            close = self._tools.close_matches(name)
+            # No close matches for a giant name: difflib's cost grows with it, out of the timeout's reach.
+            close = self._tools.close_matches(name) if len(name) <= _MAX_NAME else []
             hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
             message = f"no tool named {name[:200]!r} is granted{hint}"
             return call_id, self._reject(call_id, name, size, "rejected", "unknown", message)

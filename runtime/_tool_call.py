@@ -69,4 +69,8 @@ def failure_for(tool: Tool, exc: BaseException) -> Outcome:
     if isinstance(exc, ToolError):
         return error_reply("error", tool.name, exc.message), "error", 0, exc.message
     message = f"tool {tool.name!r} failed with {type(exc).__name__}"
-    return error_reply("error", tool.name, message), "error", 0, repr(exc)[:2000]
+    try:
+        detail = repr(exc)[:2000]
+    except BaseException:  # an unprintable exception is still a failure, never an escape
+        detail = f"{type(exc).__name__} (its repr failed)"
+    return error_reply("error", tool.name, message), "error", 0, detail

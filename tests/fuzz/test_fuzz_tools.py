@@ -118,13 +118,6 @@ REFUSED = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="wasm/guest/guest_loop.py _HostSelector.select: guest_tools.flush() settles a call the host refuses at "
-    "submission (bad arguments, a limit) synchronously, then, seeing nothing pending and timeout=None, sleeps on "
-    "the host until the deadline: the ToolArgumentError is never delivered, the run ends in TimeoutExceeded "
-    "(fatal, so a session is lost), and try/except ToolError cannot catch it",
-)
 @pytest.mark.parametrize("call", list(REFUSED.values()), ids=list(REFUSED))
 def test_awaited_call_the_host_refuses_raises(fuzz: Sandbox, call: str) -> None:
     code = f"try:\n    await {call}\n    kind = None\nexcept ToolError as e:\n    kind = e.kind\nkind"

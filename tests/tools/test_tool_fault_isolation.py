@@ -340,13 +340,6 @@ def test_hung_sync_calls_do_not_starve_the_process() -> None:
                 time.sleep(0.05)  # the pool drains: leave it usable for the tests after this one
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runtime/_tool_call.py failure_for calls repr(exc) for the call log; when that raises (an argument "
-    "whose __repr__ fails), the exception escapes the dispatcher's handler: a sync or async call is never "
-    "finished (the script waits the whole tool_timeout and gets ToolTimeoutError, the log says 'timeout'), "
-    "and an inline tool's escapes the host function (GuestCrashed, the call missing from the log)",
-)
 @pytest.mark.parametrize("variant", ["sync", "async", "inline"])
 def test_an_exception_that_cannot_be_printed_is_still_a_failure(sb: Sandbox, variant: str) -> None:
     name = "raises_unprintable" if variant == "sync" else f"raises_unprintable_{variant}"

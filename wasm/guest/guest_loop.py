@@ -28,7 +28,8 @@ class _HostSelector(selectors.BaseSelector):
         return {}
 
     def select(self, timeout=None):
-        guest_tools.flush()
+        if guest_tools.flush():
+            return []  # calls refused at submission: their callbacks are ready to run now
         if guest_tools._pending:
             finished = json.loads(host.wait_tools(-1.0 if timeout is None else float(timeout)))
             for item in finished:

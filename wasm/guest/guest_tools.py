@@ -113,8 +113,10 @@ _BATCH_BYTES = 256 * 1024  # per crossing; the host refuses batches far larger
 _EARLY_FLUSH = 16
 
 
-def flush() -> None:
-    """Send the calls submitted since the last crossing, a few crossings at most."""
+def flush() -> bool:
+    """Send the calls submitted since the last crossing, a few crossings at most.
+    True when the host refused some at once (their futures are already failed)."""
+    refused = False
     while _outbox:
         batch, size = [], 0
         while _outbox and (not batch or size + len(_outbox[0][2]) <= _BATCH_BYTES):
@@ -131,6 +133,8 @@ def flush() -> None:
                 _pending[ack] = future
             elif not future.done():
                 future.set_exception(_exception(ack.get("error") or {}))
+                refused = True
+    return refused
 
 
 class ToolFunction:

@@ -102,7 +102,7 @@ ATTACKS = [
     ),
     A(
         "args-huge-name",
-        "a 1 MB tool name (the host's cost grows with it: test_known_gaps.py, xfail)",
+        "a 1 MB tool name (looked up without close matches: its cost stays small)",
         RAW + KIND + "kind(host.call_tool('t' * 1_000_000, '{}'))",
         returns="unknown",
         limits=ROOMY,
