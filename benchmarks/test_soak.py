@@ -15,7 +15,7 @@ its value after warm-up. The untrimmed drift is reported, not asserted. The
 curve goes to ``benchmarks/results/soak-<date>.png``.
 
 ``RUNS`` is 10,000 with ``--benchmark-enable`` and 500 when benchmarks are
-disabled (CI runs ``pytest benchmarks --benchmark-disable``), with the same
+disabled (CI runs ``pytest benchmarks --benchmark-disable``) or in quick mode, with the same
 assertions: the 500-run curve is short but already past the allocator's warm-up.
 
 ``test_concurrent_runs_keep_their_own_results``: 8 threads, each making fresh
@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bench_support import Record, rss_bytes
+from bench_support import Record, quick, rss_bytes
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from host_functions import ToolContext, ToolSet, tool
@@ -165,7 +165,7 @@ def _plot(samples: list[Sample], baseline: Sample, path: Path) -> None:
 
 
 def test_soak_consecutive_runs(benchmark: BenchmarkFixture, figure: Record, soak_sandbox: Sandbox) -> None:
-    total = SHORT_RUNS if benchmark.disabled else FULL_RUNS
+    total = SHORT_RUNS if benchmark.disabled or quick() else FULL_RUNS
     every = total // SAMPLES
     trim = _libc_trim()
     samples: list[Sample] = []
@@ -235,7 +235,7 @@ def _cross_talk_run(sb: Sandbox, worker: int, index: int) -> int:
 def test_concurrent_runs_keep_their_own_results(
     benchmark: BenchmarkFixture, figure: Record, soak_sandbox: Sandbox
 ) -> None:
-    runs_per_thread = 10 if benchmark.disabled else 100
+    runs_per_thread = 10 if benchmark.disabled or quick() else 100
     checked: list[int] = []
     lock = threading.Lock()
 
