@@ -14,7 +14,7 @@ from ._engine import GuestRuntime
 from ._errors import ExecutionError, GuestBuildError
 from ._limits import Limits
 from ._outcome import run_options
-from ._run_state import REGISTRY, OutputCapture, RunState, register, should_stop, unregister
+from ._run_state import REGISTRY, OutputCapture, RunState, Stop, register, should_stop, unregister
 from ._traps import convert_trap, not_instantiated
 
 __all__ = ["GuestInstance", "RawOutcome"]
@@ -51,6 +51,10 @@ def _fd_sink(key: int, stream: str) -> Callable[[bytes], int | None]:
             return None  # trusted warm-up: discard
         if state.capture.write(stream, data.decode("utf-8", "replace")):
             return None
+        # Past the cap the guest's stream is dead and a script may ignore the
+        # error forever: end the run (a WASI callback cannot trap; the next
+        # epoch check does). Its result is OutputLimitExceeded either way.
+        state.stop, state.detail = Stop.OUTPUT, "output limit reached"
         return -errno.EFBIG
 
     return write

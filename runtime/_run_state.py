@@ -140,6 +140,8 @@ def should_stop(key: int) -> str | None:
     state = REGISTRY.get(key)
     if state is None:
         return None  # trusted warm-up or idle store: no run to police
+    if state.stop is Stop.OUTPUT:  # set by the WASI output sink, which cannot trap itself
+        return "output limit reached"
     if state.cancelled:
         state.stop = Stop.CANCELLED
         return "run cancelled"

@@ -38,12 +38,6 @@ def sb() -> Iterator[Sandbox]:
         yield sandbox
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runtime/_instance.py _fd_sink answers -EFBIG past the cap but never ends the run (unlike host.emit, "
-    "which traps the second write past the cap): a script writing to fd 1/2 and ignoring OSError runs on to "
-    "its timeout, burning CPU, and is reported as TimeoutExceeded instead of OutputLimitExceeded",
-)
 def test_fd_flood_ignoring_errors_ends_at_the_output_cap(sb: Sandbox) -> None:
     code = "import os\nwhile True:\n    try:\n        os.write(1, b'w' * 4096)\n    except OSError:\n        pass"
     started = time.monotonic()
