@@ -38,7 +38,9 @@ def test_public_names_are_all_exported(package: types.ModuleType) -> None:
 
 @pytest.mark.parametrize("package", PACKAGES, ids=lambda p: p.__name__)
 def test_private_modules_declare_all(package: types.ModuleType) -> None:
-    for info in pkgutil.iter_modules(package.__path__):
+    modules = list(pkgutil.iter_modules(package.__path__))
+    assert modules
+    for info in modules:
         module = importlib.import_module(f"{package.__name__}.{info.name}")
         assert isinstance(getattr(module, "__all__", None), list), info.name
 
