@@ -26,7 +26,7 @@ from ._limits import Limits
 from ._result import ToolCall, ToolOutcome
 from ._run_state import RunState, Stop
 from ._tool_call import Outcome, ToolCallState, error_reply, failure_for, reply_for
-from ._tool_loop import tool_threads
+from ._tool_loop import CallerLoop, cancel_tasks, tool_loop, tool_threads
 
 if TYPE_CHECKING:
     from host_functions import ToolSet
@@ -48,21 +48,17 @@ def _host_functions() -> Any:
     return host_functions
 
 
-def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
-    for task in tasks:
-        task.cancel()
-
-
 class ToolDispatcher:
     """Serves one run's tool calls; ``close`` cancels what is still running."""
 
     def __init__(
-        self, tools: ToolSet, limits: Limits, deps: Any, loop: asyncio.AbstractEventLoop, state: RunState
+        self, tools: ToolSet, limits: Limits, deps: Any, loop: asyncio.AbstractEventLoop | None, state: RunState
     ) -> None:
+        """Async tools run on ``loop``, or on the process-wide tool loop for None."""
         self._tools = tools
         self._limits = limits
         self._deps = deps
-        self._loop = loop
+        self._loops = tool_loop() if loop is None else CallerLoop(loop)
         self._state = state
         self._cond = threading.Condition()
         self._finished: dict[int, str] = {}
@@ -70,7 +66,6 @@ class ToolDispatcher:
         self._running: dict[int, ToolCallState] = {}
         self._queued: collections.deque[ToolCallState] = collections.deque()
         self._to_spawn: list[ToolCallState] = []  # async calls to start on the loop, one wake-up per batch
-        self._loop_thread = -1  # the loop's thread id, once known
         self._wake_pending = False
         self._ids = itertools.count(1)  # next() is atomic under the GIL
         self._closed = False
@@ -145,13 +140,13 @@ class ToolDispatcher:
                 if isinstance(call.future, asyncio.Task):
                     tasks.append(call.future)
                 elif call.future is not None:
-                    call.future.cancel()  # a sync tool already running runs on; its result is dropped
+                    call.future.write_off()  # never runs, or runs on (its result dropped) off the pool's count
                 self._record(call, "cancelled", 0, "the run ended before the call finished")
             self._running.clear()
             self._queued.clear()
             self._to_spawn.clear()
         if tasks:
-            self._loop.call_soon_threadsafe(_cancel_all, tasks)
+            cancel_tasks(tasks)
         with self._cond:
             rows = sorted(self._log)
         return tuple(
@@ -186,8 +181,9 @@ class ToolDispatcher:
 
     def _expire(self) -> None:
         """Fail calls past ``Limits.tool_timeout``: an async tool is cancelled, a
-        sync one cannot be stopped and its late result is dropped. Calls run in
-        launch order with one timeout, so the oldest expire first."""
+        sync one cannot be stopped: its late result is dropped and its thread
+        written off. Calls run in launch order with one timeout, so the oldest
+        expire first."""
         now = time.monotonic()
         while self._running:
             call = next(iter(self._running.values()))
@@ -198,7 +194,9 @@ class ToolDispatcher:
             )
             self._finish(call, error_reply("timeout", call.tool.name, message), "timeout", 0, message)
             if isinstance(call.future, asyncio.Task):
-                self._loop.call_soon_threadsafe(call.future.cancel)
+                cancel_tasks([call.future])
+            elif call.future is not None:
+                call.future.write_off()
 
     def _wait_for(self, call_id: int) -> str:
         with self._cond:
@@ -278,52 +276,76 @@ class ToolDispatcher:
                 self._queued.append(call)
         return call_id, None
 
-    def _launch(self, call: ToolCallState) -> None:
-        """Start ``call`` (under the lock): async on the loop (see ``_spawn``), sync on the pool."""
+    def _launch(self, call: ToolCallState) -> bool:
+        """Start ``call`` (under the lock): async on the loop (see ``_spawn``),
+        sync on the pool. False if the pool refused it (then it has failed)."""
         call.launched = time.monotonic()
         call.expires = call.launched + self._limits.tool_timeout
-        self._running[call.id] = call
-        if call.tool.is_async:
-            self._to_spawn.append(call)
-        else:
+        if not call.tool.is_async:
             call.future = tool_threads().submit(self._run_sync, call)
+            if call.future is None:
+                self._finished[call.id] = self._exhausted(call)
+                return False
+        else:
+            self._to_spawn.append(call)
+        self._running[call.id] = call
+        return True
+
+    def _exhausted(self, call: ToolCallState) -> str:
+        pool = tool_threads()
+        message = (
+            f"tool {call.tool.name!r} could not start: the host's sync tool threads are exhausted by hung calls "
+            f"({pool.size} busy, {pool.written_off} more written off after their calls timed out)"
+        )
+        self._record(call, "rejected", 0, message)
+        return error_reply("limit", call.tool.name, message)
 
     def _spawn(self) -> None:
         """Hand the async calls launched since the last spawn to the loop."""
         with self._cond:
             calls, self._to_spawn = self._to_spawn, []
         if calls:
-            self._loop.call_soon_threadsafe(self._spawn_on_loop, calls)
+            self._loops.post(self._spawn_on_loop, calls)
 
     def _spawn_on_loop(self, calls: list[ToolCallState]) -> None:
-        self._loop_thread = threading.get_ident()
+        loop = asyncio.get_running_loop()
         with self._cond:
             for call in calls:
                 if call.id in self._running:  # not cancelled or closed meanwhile
-                    call.future = self._loop.create_task(self._run_async(call))
+                    call.future = loop.create_task(self._run_async(call))
 
     def _finish(
-        self, call: ToolCallState, reply: str, outcome: ToolOutcome, result_size: int, detail: str | None
+        self,
+        call: ToolCallState,
+        reply: str,
+        outcome: ToolOutcome,
+        result_size: int,
+        detail: str | None,
+        *,
+        on_loop: bool = False,
     ) -> None:
-        """Complete ``call`` (under the lock), then start the next queued one."""
+        """Complete ``call`` (under the lock), then start the next queued one.
+        ``on_loop``: called by an async call's task, on the loop it runs on."""
         if self._closed or self._running.pop(call.id, None) is None:
             return  # already timed out, or the run is over
         self._finished[call.id] = reply
         self._record(call, outcome, result_size, detail)
         if self._queued:
-            self._launch(self._queued.popleft())
+            while self._queued and not self._launch(self._queued.popleft()):
+                pass  # refused by the sync pool (so failed already): the slot is still free
             if self._to_spawn:
                 calls, self._to_spawn = self._to_spawn, []
-                if threading.get_ident() == self._loop_thread:
+                if on_loop and asyncio.get_running_loop() is self._loops.current():
                     self._spawn_on_loop(calls)  # already on the loop: no wake-up needed
                 else:
-                    self._loop.call_soon_threadsafe(self._spawn_on_loop, calls)
-        if threading.get_ident() != self._loop_thread or call.id in self._blocking:
+                    self._loops.post(self._spawn_on_loop, calls)
+        if not on_loop or call.id in self._blocking:
             self._cond.notify_all()  # a blocking call's waiter is woken at once
         elif not self._wake_pending:
             # Calls finishing in one loop iteration wake the guest once, not once each.
+            # Posted, not call_soon: a tool blocking this loop next must not delay it.
             self._wake_pending = True
-            self._loop.call_soon(self._wake_guest)
+            self._loops.post(self._wake_guest)
 
     def _wake_guest(self) -> None:
         with self._cond:
@@ -363,4 +385,4 @@ class ToolDispatcher:
         except BaseException as exc:  # KeyboardInterrupt & co. must not take the loop down
             outcome = failure_for(tool, exc)
         with self._cond:
-            self._finish(call, *outcome)
+            self._finish(call, *outcome, on_loop=True)

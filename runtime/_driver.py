@@ -23,7 +23,6 @@ from ._limits import Limits
 from ._outcome import build_result, run_options
 from ._result import ExecutionResult
 from ._run_state import OutputCapture, RunState
-from ._tool_loop import background_loop
 
 if TYPE_CHECKING:
     from host_functions import ToolSet
@@ -48,8 +47,8 @@ class ToolGrant:
     """``tools.guest_json()``, computed once per sandbox."""
     deps: Any
     """The application's per-run context (``ToolContext.deps``)."""
-    loop: asyncio.AbstractEventLoop
-    """The event loop async tools run on."""
+    loop: asyncio.AbstractEventLoop | None
+    """The event loop async tools run on; None for the process-wide tool loop."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +60,8 @@ class GrantedTools:
     _subsets: dict[frozenset[str], GrantedTools] = field(default_factory=dict, compare=False, repr=False)
 
     def grant(self, deps: Any, loop: asyncio.AbstractEventLoop | None) -> ToolGrant:
-        """The grant for one run (async tools on ``loop``, else the background loop)."""
-        return ToolGrant(tools=self.tools, guest_json=self.guest_json, deps=deps, loop=loop or background_loop())
+        """The grant for one run (async tools on ``loop``, else the process-wide tool loop)."""
+        return ToolGrant(tools=self.tools, guest_json=self.guest_json, deps=deps, loop=loop)
 
     def narrowed(self, names: Iterable[str]) -> GrantedTools:
         """Only the tools called ``names`` (described once per distinct subset).

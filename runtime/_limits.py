@@ -51,7 +51,8 @@ class Limits:
     max_output_bytes: int = 1_000_000
     """Cap on stdout plus stderr, in UTF-8 bytes, counted on the host. The result
     keeps exactly the first bytes up to the cap and reports
-    ``OutputLimitExceeded``."""
+    ``OutputLimitExceeded``; so does a final value whose JSON does not fit in
+    what is left of the cap (a session keeps its state)."""
 
     fuel: int | None = None
     """Optional deterministic CPU budget (wasm fuel units; roughly one per wasm
@@ -75,8 +76,9 @@ class Limits:
 
     tool_timeout: float = 30.0
     """Seconds one tool call may take before the script gets ``ToolTimeoutError``
-    (an async tool is cancelled; a sync tool's thread cannot be stopped and its
-    late result is dropped)."""
+    (an async tool is cancelled; a sync tool's thread cannot be stopped: its
+    late result is dropped and the thread stops counting against the shared
+    pool, see ``runtime._tool_threads``)."""
 
     max_tool_payload_bytes: int = 1_000_000
     """Largest JSON arguments a script may send to one tool call."""

@@ -3,7 +3,9 @@
 Both drivers (``Sandbox.run``/``arun``, ``Session.run``/``arun``) go through
 here, so validation and result building exist once. The guest's reply is
 hostile input: it is size-checked, parsed with a depth-limited JSON parser and
-validated field by field; anything off makes the run a ``GuestCrashed``.
+validated field by field; anything malformed makes the run a ``GuestCrashed``.
+A reply too large to read is an ``OutputLimitExceeded`` instead: the guest did
+not trap, so its interpreter (a session's state) is kept.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ _REPLY_OVERHEAD = 1 << 20
 _EMPTY_REPLY = '{"stdout": "", "stderr": "", "error": null, "value_kind": "none", "value": null}'
 _VALUE_ONLY = '{"stdout": "", "stderr": "", "error": null, "value_kind": "json", "value": '
 _SYNTAX = frozenset({"SyntaxError", "IndentationError", "TabError"})
+_DEFAULT_OUTPUT = Limits().max_output_bytes
 
 
 def pick_limits(given: object, default: Limits) -> Limits:
@@ -67,10 +70,15 @@ def check_code(code: object, limits: Limits) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def run_options(recursion_limit: int, *, fresh: bool, tools: str = "") -> str:
+def run_options(recursion_limit: int, *, fresh: bool, tools: str = "", max_output_bytes: int = _DEFAULT_OUTPUT) -> str:
     """The options JSON the guest's runner reads; ``tools`` is the JSON list
-    of granted tools' guest descriptions (``ToolSet.guest_json``), if any."""
-    text = json.dumps({"fresh": fresh, "recursion_limit": recursion_limit})
+    of granted tools' guest descriptions (``ToolSet.guest_json``), if any.
+
+    ``max_output_bytes`` lets an honest runner refuse to encode a final value
+    over the cap (it answers ``value_kind: "too_large"``) instead of sending a
+    reply the host would not read. Its default is ``Limits()``'s, so the
+    warm-up's options are a default run's and stay parsed in the guest."""
+    text = json.dumps({"fresh": fresh, "recursion_limit": recursion_limit, "max_output_bytes": max_output_bytes})
     return text if not tools else text[:-1] + ', "tools": ' + tools + "}"
 
 
@@ -88,7 +96,8 @@ class _Reply(BaseModel):
     stdout: str
     stderr: str
     error: _GuestError | None
-    value_kind: Literal["none", "json", "repr"]
+    value_kind: Literal["none", "json", "repr", "too_large"]
+    """``too_large``: the runner refused to encode a final value over the output cap."""
     value: Any
 
 
@@ -104,6 +113,10 @@ def _clip(text: str | None, limit: int) -> str | None:
     if text is None or len(text) <= limit:
         return text
     return text[:limit] + f"\n[... {len(text) - limit} more characters dropped by the host]"
+
+
+def _value_too_large(limits: Limits) -> OutputLimitExceeded:
+    return OutputLimitExceeded(f"the final value does not fit in the {limits.max_output_bytes}-byte output budget")
 
 
 def _guest_error(raw: _GuestError) -> ExecutionError:
@@ -167,7 +180,12 @@ def _read_reply(reply: str, capture: OutputCapture, limits: Limits) -> tuple[Exe
         except ValueError:
             pass  # not a JSON value after all: the full check below reports it
     if len(reply) > 4 * limits.max_output_bytes + _REPLY_OVERHEAD:
-        return GuestCrashed(f"the guest's reply is {len(reply)} characters, far over the output limit"), None, "none"
+        # Not read, whatever it holds. An honest runner never sends this much
+        # (it refuses large values itself), but the guest did not trap: its
+        # interpreter is still usable, so this is not a crash.
+        budget = limits.max_output_bytes
+        message = f"the guest's reply is {len(reply)} characters, far over the {budget}-byte output budget"
+        return OutputLimitExceeded(message), None, "none"
     try:
         if "NaN" in reply or "Infinity" in reply:
             # Not JSON, but lenient parsers take them: refuse, values must stay JSON.
@@ -182,6 +200,8 @@ def _read_reply(reply: str, capture: OutputCapture, limits: Limits) -> tuple[Exe
     capture.write("stderr", parsed.stderr)
     error = None if parsed.error is None else _guest_error(parsed.error)
     value, kind = parsed.value, parsed.value_kind
+    if kind == "too_large":
+        return _value_too_large(limits), None, "none"
     if kind == "none":
         value = None
     elif kind == "repr" and not isinstance(value, str):
@@ -192,6 +212,5 @@ def _read_reply(reply: str, capture: OutputCapture, limits: Limits) -> tuple[Exe
             size > limits.max_output_bytes - capture.used
             and len(json.dumps(value)) > limits.max_output_bytes - capture.used
         ):
-            message = f"the final value does not fit in the {limits.max_output_bytes}-byte output budget"
-            return OutputLimitExceeded(message), None, "none"
+            return _value_too_large(limits), None, "none"
     return error, value, kind

@@ -17,9 +17,9 @@ from ._errors import ToolError
 from ._result import ToolOutcome
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future
-
     from host_functions import Tool
+
+    from ._tool_threads import ToolJob
 
 __all__ = ["Outcome", "ToolCallState", "error_reply", "failure_for", "reply_for"]
 
@@ -47,8 +47,8 @@ class ToolCallState:
     size: int
     launched: float = 0.0
     expires: float = float("inf")
-    future: Future[Any] | asyncio.Task[None] | None = None
-    """The pool future of a sync call, or the loop task of an async one."""
+    future: ToolJob | asyncio.Task[None] | None = None
+    """The pool job of a sync call, or the loop task of an async one."""
 
 
 def reply_for(tool: Tool, result: Any, cap: int) -> Outcome:

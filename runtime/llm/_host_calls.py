@@ -22,7 +22,6 @@ from runtime._driver import new_state
 from runtime._result import ToolCall
 from runtime._run_state import RunState
 from runtime._tool_call import error_reply
-from runtime._tool_loop import background_loop
 
 if TYPE_CHECKING:
     from host_functions import ToolSet
@@ -58,7 +57,7 @@ def call_tools(
     from another thread stops the wait and cancels what is in flight."""
     state = state or new_state(limits)
     state.deadline = time.monotonic() + limits.timeout
-    dispatcher = state.dispatcher = ToolDispatcher(tools, limits, context, loop or background_loop(), state)
+    dispatcher = state.dispatcher = ToolDispatcher(tools, limits, context, loop, state)
     replies: dict[int, dict[str, Any]] = {}
     pending: list[int] = []
     order: list[int | dict[str, Any]] = []

@@ -1,10 +1,10 @@
-"""Gaps the hostile-script corpus found in the runtime, pinned as strict xfails.
+"""Gaps the hostile-script corpus found in the runtime, kept as regression tests.
 
 Each test states the behaviour the runtime promises (README, docstrings,
-the WIT contract) and fails today; the reason names the mechanism. When a
-fix lands, the xfail turns into an unexpected pass: remove the marker then.
-None of these lets a script out of the sandbox; they are limits misreported
-or enforced late.
+the WIT contract). All are fixed now; a gap found later is pinned here as a
+strict xfail whose reason names the mechanism, and the marker goes when the
+fix lands (the xfail turns into an unexpected pass). None of these let a
+script out of the sandbox; they were limits misreported or enforced late.
 """
 
 from __future__ import annotations
@@ -46,12 +46,6 @@ def test_fd_flood_ignoring_errors_ends_at_the_output_cap(sb: Sandbox) -> None:
     assert time.monotonic() - started < 2.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runtime/_outcome.py _read_reply treats a reply longer than 4 x max_output_bytes + 1 MiB as a "
-    "malformed guest (GuestCrashed, fatal): an honest script whose final value is large gets a crash "
-    "instead of OutputLimitExceeded, and in a session the interpreter is discarded (SessionBroken next)",
-)
 def test_large_final_value_is_an_output_limit_and_keeps_the_session(sb: Sandbox) -> None:
     limits = Limits(max_output_bytes=100_000)
     with sb.session(limits=limits) as session:
@@ -87,7 +81,9 @@ def _submit(sb: Sandbox, batch: str, then: str) -> ExecutionResult:
 
 
 def test_lone_surrogate_in_batched_arguments_is_refused_like_a_plain_call(sb: Sandbox) -> None:
-    result = _submit(sb, "['echo', '{\"value\": \"a\"}', 'echo', '\\ud800']", "[type(a).__name__ for a in acks]")
+    # Waits for the accepted call: a run that ends first logs it as cancelled.
+    then = "host.wait_tools(2.0)\n[type(a).__name__ for a in acks]"
+    result = _submit(sb, "['echo', '{\"value\": \"a\"}', 'echo', '\\ud800']", then)
     assert (result.error, result.value) == (None, ["int", "dict"])
     assert [c.outcome for c in result.tool_calls] == ["ok", "invalid"]
 

@@ -9,7 +9,8 @@ cycle, bytes that are not UTF-8, a model whose serialiser raises),
 ``GeneratorExit`` and a custom ``BaseException`` subclass, a 10 MB error
 message, a long event-loop block, each as a sync and as an async tool; then
 all of them at once in runs on other threads next to healthy runs that must
-get exactly their own results. Known gaps are strict xfails.
+get exactly their own results; a blocked shared loop and hung sync calls
+next to later runs (``test_tool_runners.py`` tests the mechanisms).
 """
 
 from __future__ import annotations
@@ -288,12 +289,6 @@ def test_a_blocked_event_loop_is_reported_to_the_run_that_blocked_it(sb: Sandbox
     assert (after.error, after.value) == (None, "loop is back")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="async tools of every Sandbox.run share one process-wide loop (runtime/_tool_loop.py): an async tool "
-    "that blocks it (time.sleep instead of asyncio.sleep) stalls the async calls of every other run in the "
-    "process, which time out (ToolTimeoutError) although their tools never ran slow",
-)
 def test_a_blocked_event_loop_does_not_disturb_other_runs(sb: Sandbox) -> None:
     LOOP_BLOCKED.clear()
     blocker = threading.Thread(target=sb.run, args=("blocks_loop(1.5)",), kwargs={"limits": Limits(tool_timeout=0.3)})
@@ -307,13 +302,6 @@ def test_a_blocked_event_loop_does_not_disturb_other_runs(sb: Sandbox) -> None:
         time.sleep(1.5)  # let the loop finish the block before the next test
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sync tools of every run share runtime/_tool_loop.py's pool of SYNC_TOOL_THREADS (64) threads, and a "
-    "hung call keeps its thread after tool_timeout gives up on it: 64 hung calls (one run gathering them, with "
-    "the default max_concurrent_tool_calls=64, or one per run over time) make every later sync tool call "
-    "in the process time out until they return, which may be never",
-)
 def test_hung_sync_calls_do_not_starve_the_process() -> None:
     release = threading.Event()
 

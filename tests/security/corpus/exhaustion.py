@@ -8,7 +8,6 @@ grow. The corpus limits are small (``_arena.LIMITS``).
 from __future__ import annotations
 
 from runtime import (
-    GuestCrashed,
     GuestException,
     LimitExceeded,
     MemoryLimitExceeded,
@@ -114,15 +113,13 @@ ATTACKS = [
         "write to descriptors 1 and 2 directly, ignoring errors",
         "import os\nwhile True:\n    for fd in (1, 2):\n        try:\n            os.write(fd, b'w' * 4096)\n"
         "        except OSError:\n            pass",
-        # Not OutputLimitExceeded: the run goes on to its timeout (test_known_gaps.py, xfail).
-        expect=LimitExceeded,
+        expect=OutputLimitExceeded,
     ),
     A(
         "output-huge-value",
         "a final value of 10 MB",
         "'v' * 10_000_000",
-        # GuestCrashed past 4x the cap + 1 MiB, not OutputLimitExceeded (test_known_gaps.py, xfail).
-        expect=(OutputLimitExceeded, GuestCrashed),
+        expect=OutputLimitExceeded,
     ),
     A(
         "exception-giant-message",
