@@ -20,7 +20,7 @@ from wasmtime.component import Component, Linker
 
 from ._build import cache_dir, file_lock, guest_component
 from ._imports import define_imports
-from ._run_state import RUNNING
+from ._run_state import RUNNING, idle
 from ._traps import not_compiled
 
 __all__ = ["EPOCH_TICK", "GuestRuntime", "guest_runtime"]
@@ -77,6 +77,7 @@ class GuestRuntime:
             RUNNING.wait()
             time.sleep(EPOCH_TICK)
             self.engine.increment_epoch()
+            idle()
 
 
 _RUNTIMES: dict[bool, GuestRuntime] = {}

@@ -33,7 +33,10 @@ _WARM_UP = (
 )
 """Trusted first calls: they touch the pages typical runs need (compiling,
 printing, values, tracebacks), so the copy-on-write faults are paid before a
-user's run (pre-warming). Each runs in a fresh namespace and leaves none."""
+user's run (pre-warming). Each runs in a fresh namespace and leaves none.
+The interpreter-level first-use work is already in the snapshot
+(``wasm/guest/guest_warmup.py``); what is left is per-instance paging, ~11 ms
+of it, which is why the pool warms only when it is not needed to keep up."""
 _WARM_UP_TIMEOUT = 30.0
 _DEFAULTS = Limits()
 
@@ -88,6 +91,8 @@ class GuestInstance:
             raise GuestBuildError("the guest component has no `run` export")
         self._run = ExportCall(self.store, func)
         self.alive = True
+        self.warmed = False
+        """True once ``warm`` has run: the pool hands these out first."""
         self._memory_bytes = -1
         self.wake = threading.Event()
         """Reused by each run's state for cancellable host-side waits."""
@@ -112,6 +117,7 @@ class GuestInstance:
                 self._run(code, options)
         finally:
             unregister(self.key)
+        self.warmed = True
 
     def execute(self, code: str, options: str, state: RunState, *, memory_bytes: int, fuel: int | None) -> RawOutcome:
         """Run ``code`` under ``state``; traps are converted, never raised."""

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["REGISTRY", "RUNNING", "OutputCapture", "RunState", "Stop", "register", "should_stop", "unregister"]
+__all__ = ["REGISTRY", "RUNNING", "OutputCapture", "RunState", "Stop", "idle", "register", "should_stop", "unregister"]
 
 
 class Stop(enum.Enum):
@@ -116,7 +116,9 @@ REGISTRY: dict[int, RunState] = {}
 """Runs in progress, by store context: read by host functions and the epoch check."""
 
 RUNNING = threading.Event()
-"""Set while any run is registered: the epoch ticker sleeps when nothing runs."""
+"""Set while runs are registered: the epoch ticker sleeps when nothing runs.
+Set by ``register``, cleared by the ticker (``idle``) once it finds no run,
+so back-to-back runs do not pay an Event set and clear each."""
 _registry_lock = threading.Lock()
 
 
@@ -124,15 +126,26 @@ def register(key: int, state: RunState) -> None:
     """Make ``state`` the run of store ``key`` (before entering the guest)."""
     with _registry_lock:
         REGISTRY[key] = state
-        RUNNING.set()
+        if not RUNNING.is_set():
+            RUNNING.set()
 
 
 def unregister(key: int) -> None:
     """End the run of store ``key``."""
     with _registry_lock:
         del REGISTRY[key]
-        if not REGISTRY:
-            RUNNING.clear()
+
+
+def idle() -> bool:
+    """For the epoch ticker, after a tick: clear ``RUNNING`` if no run is registered.
+
+    Under the registry's lock, so a run registering meanwhile either is seen
+    here or sets ``RUNNING`` again after this clears it."""
+    with _registry_lock:
+        if REGISTRY:
+            return False
+        RUNNING.clear()
+        return True
 
 
 def should_stop(key: int) -> str | None:

@@ -49,12 +49,24 @@ class Sandbox:
     ``limits`` are the defaults for every run (``run`` can override them);
     ``pool_size`` is how many warm interpreters to keep ready per engine
     flavour (0 disables the pool: each run instantiates on the spot).
+    ``workers`` is how many ``arun`` scripts run at once (more wait their
+    turn); the default, one per core and at least two, suits scripts that
+    compute. Raise it when scripts mostly wait on slow tools: a waiting
+    script holds its thread but no core.
     The guest component is built and compiled on first use, then cached.
     """
 
     def __init__(
-        self, *, tools: ToolSet | Iterable[Any] | None = None, limits: Limits | None = None, pool_size: int = 2
+        self,
+        *,
+        tools: ToolSet | Iterable[Any] | None = None,
+        limits: Limits | None = None,
+        pool_size: int = 2,
+        workers: int | None = None,
     ) -> None:
+        if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
+            raise ValueError(f"workers must be a positive integer or None, got {workers!r}")
+        self._workers = workers or max(2, os.cpu_count() or 2)
         self.limits = pick_limits(limits, Limits())
         self._granted = granted_tools(tools)
         self.tools = self._granted.tools if self._granted is not None else None
@@ -75,6 +87,11 @@ class Sandbox:
         before measuring. Raises ``GuestBuildError`` if the guest cannot be built
         or instantiated (runs still try, instantiating on the spot)."""
         return self._pool(self.limits).wait_ready(timeout)
+
+    @property
+    def ready_interpreters(self) -> int:
+        """Interpreters in the warm pool (for the default limits) ready to run now."""
+        return self._pool(self.limits).ready
 
     def run(
         self,
@@ -149,9 +166,7 @@ class Sandbox:
     def _worker(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._executor is None:
-                self._executor = ThreadPoolExecutor(
-                    max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="otc-run"
-                )
+                self._executor = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="otc-run")
             return self._executor
 
     def close(self) -> None:

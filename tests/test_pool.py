@@ -113,3 +113,40 @@ def test_an_unexpected_warm_up_failure_is_reported_not_a_dead_thread(monkeypatch
     monkeypatch.setattr(GuestInstance, "warm", broken_warm)
     with Sandbox(pool_size=1) as sb, pytest.raises(RuntimeError, match="injected bug"):
         sb.wait_ready(timeout=60)  # without the report, this would wait out its timeout
+
+
+def test_ready_interpreters_follows_the_pool() -> None:
+    sb = Sandbox(pool_size=2)
+    assert sb.wait_ready(timeout=60)
+    assert sb.ready_interpreters == 2
+    session = sb.session()  # takes one for good; the refill replaces it
+    assert sb.wait_ready(timeout=60)
+    assert sb.ready_interpreters == 2
+    session.close()
+    sb.close()
+    assert sb.ready_interpreters == 0  # closing freed them
+    assert Sandbox(pool_size=0).ready_interpreters == 0
+
+
+def test_a_pool_that_was_drained_hands_out_cold_instances_then_warms_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from runtime._instance import GuestInstance
+
+    real_warm = GuestInstance.warm
+    warming = threading.Event()
+    proceed = threading.Event()
+
+    def slow_warm(self: GuestInstance, tools_json: str = "") -> None:
+        warming.set()
+        proceed.wait(30)
+        real_warm(self, tools_json)
+
+    monkeypatch.setattr(GuestInstance, "warm", slow_warm)
+    with Sandbox(pool_size=2) as sb:
+        assert warming.wait(60)  # filled with cold instances first, now warming one of them
+        assert sb.run("6 * 7").value == 42  # runs meanwhile on a cold instance: correct, just slower
+        assert not sb.wait_ready(timeout=0.05)  # not ready until every instance is warmed
+        proceed.set()
+        assert sb.wait_ready(timeout=60)
+        assert sb.ready_interpreters == 2

@@ -205,3 +205,30 @@ def test_a_failing_output_listener_is_dropped_and_the_run_goes_on(sandbox: Sandb
     r = sandbox.run("print(1)\nprint(2)\n3", on_output=listener)
     assert (r.error, r.stdout, r.value) == (None, "1\n2\n", 3)
     assert calls == ["1\n"]
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, True], ids=["zero", "negative", "float", "bool"])
+def test_invalid_workers(workers: object) -> None:
+    with pytest.raises(ValueError, match="workers"):
+        Sandbox(workers=workers)  # type: ignore[arg-type]
+
+
+def test_workers_runs_that_many_scripts_at_once() -> None:
+    import threading
+
+    from host_functions import ToolSet, tool
+
+    parties = 4  # more than the default (one per core, at least two) on this machine's 2 cores
+    barrier = threading.Barrier(parties, timeout=20)
+
+    @tool
+    def meet() -> int:
+        """Returns only once ``parties`` scripts are waiting in it at the same time."""
+        return barrier.wait()
+
+    async def main(sb: Sandbox) -> list[object]:
+        results = await asyncio.gather(*(sb.arun("meet()") for _ in range(parties)))
+        return [r.error for r in results]
+
+    with Sandbox(tools=ToolSet([meet]), pool_size=0, workers=parties) as sb:
+        assert asyncio.run(main(sb)) == [None] * parties

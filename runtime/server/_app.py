@@ -144,6 +144,7 @@ def create_app(
         max_concurrent=config.max_concurrent_executions,
         pool_size=config.pool_size,
         in_flight=lambda: executions.in_flight,
+        pool_ready=lambda: executions.sandbox.ready_interpreters if executions.sandbox is not None else 0,
     )
     if config.tool_call_rate is not None:
         limiter = RateLimiter(config.tool_call_rate)
@@ -168,7 +169,13 @@ def create_app(
                 audit = AuditLog(config.audit_log, max_bytes=config.audit_max_bytes, backups=config.audit_backups)
                 resources.callback(audit.close)
                 executions.audit = audit
-            sandbox = await asyncio.to_thread(Sandbox, tools=loaded, limits=config.ceilings, pool_size=config.pool_size)
+            sandbox = await asyncio.to_thread(
+                Sandbox,
+                tools=loaded,
+                limits=config.ceilings,
+                pool_size=config.pool_size,
+                workers=min(config.worker_threads, config.max_concurrent_executions),
+            )
             resources.push_async_callback(asyncio.to_thread, sandbox.close)
             await asyncio.to_thread(sandbox.wait_ready, 60.0)
             executions.sandbox = sandbox

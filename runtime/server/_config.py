@@ -9,6 +9,7 @@ A TOML file holds the same fields (``ServerConfig.from_toml``)::
     tools = ["myapp.tools:TOOLSET"]     # module:attribute, a ToolSet (or a Tool, or a factory of one)
     max_concurrent_executions = 32
     pool_size = 8
+    worker_threads = 16
 
     [ceilings]                           # runtime.Limits fields: the most a request may ask for
     timeout = 10.0
@@ -93,6 +94,12 @@ class ServerConfig:
     pool_size: int = 8
     """Warm interpreters kept ready, shared by all requests."""
 
+    worker_threads: int = 16
+    """Executions that run at once; the other admitted ones wait for a thread.
+    A script waiting on a tool (an HTTP backend) holds its thread but no core,
+    so this is well above the core count; at most ``max_concurrent_executions``
+    are ever used."""
+
     max_concurrent_executions: int = 32
     """Executions admitted at once (running or waiting for a worker); past it,
     requests are answered 429 with ``Retry-After`` at once instead of queueing."""
@@ -138,6 +145,7 @@ class ServerConfig:
         if not isinstance(self.ceilings, Limits):
             raise ConfigError("ServerConfig.ceilings must be a runtime.Limits")
         _int("pool_size", self.pool_size, 0)
+        _int("worker_threads", self.worker_threads, 1)
         _int("max_concurrent_executions", self.max_concurrent_executions, 1)
         for name in ("execution_rate", "tool_call_rate"):
             value = getattr(self, name)

@@ -43,8 +43,9 @@ def _number(value: float) -> str:
 class Metrics:
     """The daemon's metrics; every method is safe to call from any thread.
 
-    ``in_flight`` is read when the metrics are rendered (the number of
-    executions admitted and not finished).
+    ``in_flight`` and ``pool_ready`` are read when the metrics are rendered
+    (the number of executions admitted and not finished; of interpreters
+    ready in the warm pool).
     """
 
     def __init__(
@@ -54,11 +55,13 @@ class Metrics:
         max_concurrent: int,
         pool_size: int,
         in_flight: Callable[[], int],
+        pool_ready: Callable[[], int],
     ) -> None:
         self._tool_names = frozenset(tool_names)
         self._max_concurrent = max_concurrent
         self._pool_size = pool_size
         self._in_flight = in_flight
+        self._pool_ready = pool_ready
         self._lock = threading.Lock()
         self._executions: Counter[Labels] = Counter()
         self._rejections: Counter[Labels] = Counter()
@@ -149,7 +152,12 @@ class Metrics:
         gauges = [
             ("otc_executions_in_flight", "Executions admitted and not finished.", self._in_flight()),
             ("otc_executions_max_concurrent", "The concurrency ceiling (more are answered 429).", self._max_concurrent),
-            ("otc_pool_size", "Warm interpreters the sandbox keeps ready.", self._pool_size),
+            ("otc_pool_size", "Warm interpreters the sandbox is configured to keep ready.", self._pool_size),
+            (
+                "otc_pool_ready",
+                "Interpreters ready in the pool now (fewer while it refills under load).",
+                self._pool_ready(),
+            ),
         ]
         for name, text, value in gauges:
             family(name, "gauge", text, [(name, (), value)])

@@ -53,8 +53,10 @@ def test_metrics_text_parses(asgi: AsgiHarness) -> None:
         "otc_executions_in_flight": "gauge",
         "otc_executions_max_concurrent": "gauge",
         "otc_pool_size": "gauge",
+        "otc_pool_ready": "gauge",
     }
     assert samples[("otc_pool_size", ())] == 2
+    assert 0 <= samples[("otc_pool_ready", ())] <= 2
     assert all(name.endswith("_total") for name, kind in types.items() if kind == "counter")
 
 

@@ -8,6 +8,7 @@ describes the failure, or returns a constant if even that fails.
 from json.encoder import encode_basestring_ascii as _quote
 
 import guest_preload  # noqa: F401  (stdlib imported at build time is in the snapshot)
+import guest_warmup  # noqa: F401  (then the interpreter is warmed, before the snapshot)
 import wit_world
 from guest_runner import run as _run
 

@@ -28,11 +28,12 @@ _COALESCE = 0.005  # seconds between flushes of a heavy printer
 _MAX_TRACEBACK = 16 * 1024
 _MAX_REPR = 64 * 1024
 _MAX_JSON_DEPTH = 100
+_NO_CAP = 1 << 62  # options without max_output_bytes (the host always sends it)
 
 _session_namespace: dict = {}
 _compiled: dict = {}  # source -> (body, final expression): an LRU, see _compile
 _COMPILED_MAX = 64
-_options_cache: list = ["", {}, {}]  # options JSON, parsed, tool names for the namespace
+_options_cache: list = ["", None, {}]  # options JSON, (fresh, recursion limit, cap), tool names
 _VALUE = "__otc_value__"
 _MISSING = object()
 _EMPTY_REPLY = '{"stdout": "", "stderr": "", "error": null, "value_kind": "none", "value": null}'
@@ -62,15 +63,18 @@ class _HostStream:
     the first lines, a flush happens at most every few milliseconds or 64 KiB.
     """
 
+    # Class-level defaults: two streams are made per run, and a small run
+    # costs only a few times more than setting eight attributes twice.
+    _size = 0
+    _flushes = 0
+    _last_flush = 0.0
+    closed = False
+    encoding = "utf-8"
+    errors = "strict"
+
     def __init__(self, name: str) -> None:
         self.name = name
         self._parts: list[str] = []
-        self._size = 0
-        self._flushes = 0
-        self._last_flush = 0.0
-        self.closed = False
-        self.encoding = "utf-8"
-        self.errors = "strict"
 
     def write(self, text: str) -> int:
         if not isinstance(text, str):
@@ -101,6 +105,8 @@ class _HostStream:
                 raise _OutputLimitReached(f"{self.name}: output limit reached, the rest is dropped")
 
     def take(self) -> str:
+        if not self._parts:
+            return ""
         text = "".join(self._parts)
         self._parts.clear()
         self._size = 0
@@ -209,11 +215,20 @@ def _json_safe(value, depth: int = 0) -> bool:
     return False
 
 
-def _encode_value(value) -> tuple[str, str]:
-    """(kind, JSON text) for the final value: JSON when it is JSON, else its repr."""
+def _encode_value(value, cap: int) -> tuple[str, str]:
+    """(kind, JSON text) for the final value: JSON when it is JSON, else its repr;
+    ``too_large`` when that text is over ``cap`` characters, so a large value is
+    never copied into the reply (the host reports it as an output limit)."""
+    kind, text = _encode(value, cap)
+    return ("too_large", "null") if len(text) > cap else (kind, text)
+
+
+def _encode(value, cap: int) -> tuple[str, str]:
     if value is None:
         return "none", "null"
     kind = type(value)
+    if kind is str and len(value) > cap:  # its JSON is longer still: not worth encoding
+        return "too_large", "null"
     if kind is int and -(10**15) < value < 10**15:  # the common small cases, without json's set-up
         return "json", int.__repr__(value)
     if kind is str and len(value) < 4096 and _valid_text(value):
@@ -285,19 +300,24 @@ def _envelope(stdout: str, stderr: str, kind: str, value_json: str, error) -> st
     ))  # fmt: skip
 
 
-def run(code: str, options_json: str) -> str:
+def run(code: str, options_json: str, stream=_HostStream) -> str:
+    """Run `code`; `stream` makes stdout/stderr (the build-time warm-up passes one that keeps them)."""
     if options_json != _options_cache[0]:
         options = json.loads(options_json)
-        _options_cache[:] = [options_json, options, _tool_names(options)]
-    _, options, tool_names = _options_cache
-    out, err = _HostStream("stdout"), _HostStream("stderr")
+        settings = (
+            bool(options.get("fresh", True)),
+            int(options.get("recursion_limit", 1000)),
+            int(options.get("max_output_bytes", _NO_CAP)),
+        )
+        _options_cache[:] = [options_json, settings, _tool_names(options)]
+    _, (fresh, limit, cap), tool_names = _options_cache
+    out, err = stream("stdout"), stream("stderr")
     # The originals too: the WASI file under them drops what a short write leaves.
     sys.stdout = sys.__stdout__ = out
     sys.stderr = sys.__stderr__ = err
-    limit = int(options.get("recursion_limit", 1000))
     if sys.getrecursionlimit() != limit:
         sys.setrecursionlimit(limit)
-    if options.get("fresh", True):
+    if fresh:
         namespace = _fresh_namespace()
         namespace.update(tool_names)
     else:
@@ -317,7 +337,7 @@ def run(code: str, options_json: str) -> str:
             result = namespace.pop(_VALUE, _MISSING)
         if result is not _MISSING:
             namespace["_"] = result
-            kind, value_json = _encode_value(result)
+            kind, value_json = _encode_value(result, cap)
     except SystemExit as exc:
         if exc.code not in (None, 0):
             error = {"type": "SystemExit", "message": str(exc.code), "traceback": None, "line": None}
@@ -325,5 +345,6 @@ def run(code: str, options_json: str) -> str:
         error = {k: _clean(v) if type(v) is str else v for k, v in _describe(exc).items()}
     finally:
         sys.stdout, sys.stderr = out, err
-        guest_tools.cancel_pending()
+        if guest_tools._pending or guest_tools._outbox:
+            guest_tools.cancel_pending()
     return _envelope(out.take(), err.take(), kind, value_json, error)
