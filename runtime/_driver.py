@@ -112,7 +112,8 @@ def run_on(
     dispatcher = None
     if grant is not None:
         dispatcher = state.dispatcher = ToolDispatcher(grant.tools, limits, grant.deps, grant.loop, state)
-    options = run_options(limits.recursion_limit, fresh=fresh, tools=grant.guest_json if grant else "")
+    tools = grant.guest_json if grant else ""
+    options = run_options(limits.recursion_limit, fresh=fresh, tools=tools, max_output_bytes=limits.max_output_bytes)
     try:
         reply, trap, fuel = instance.execute(
             code, options, state, memory_bytes=limits.memory_mb << 20, fuel=limits.fuel

@@ -72,7 +72,7 @@ class OutputCapture:
         return "".join(self._parts[stream])
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class RunState:
     """What the host knows about the run in progress on one store."""
 
