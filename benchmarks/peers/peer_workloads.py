@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 
+from compute_workloads import SMALL, scripts
+
 __all__ = [
     "COMPUTE",
     "CONCURRENCY",
@@ -56,61 +58,5 @@ async def sleepy(i: int) -> int:
     return i
 
 
-COMPUTE: dict[str, str] = {
-    "loop": """
-def work(n):
-    total = 0
-    for i in range(n):
-        total += i * 3 % 7
-    return total
-print(work(30_000))
-""",
-    "fib": """
-def fib(n):
-    return n if n < 2 else fib(n - 1) + fib(n - 2)
-print(fib(19))
-""",
-    "json": """
-import json
-def work():
-    doc = {"users": [{"id": i, "name": f"user{i}", "tags": ["a", "b"], "score": i * 1.5, "on": i % 2 == 0}
-                     for i in range(200)]}
-    n = 0
-    for _ in range(5):
-        n += len(json.loads(json.dumps(doc))["users"])
-    return n
-print(work())
-""",
-    "regex": r"""
-import re
-def work():
-    rows = [f"user{i}@example{i % 7}.com id={i} date=2024-{i % 12 + 1:02d}-{i % 28 + 1:02d}" for i in range(1000)]
-    text = " ".join(rows)
-    email = re.compile(r"([a-z]+\d+)@(example\d)\.com")
-    date = re.compile(r"date=(\d{4})-(\d{2})-(\d{2})")
-    return len(email.findall(text)) + sum(int(m.group(2)) for m in date.finditer(text))
-print(work())
-""",
-    "sort": """
-def work():
-    seed = 12345
-    data = []
-    for _ in range(2_000):
-        seed = (seed * 1103515245 + 12345) % 2**31
-        data.append(seed)
-    words = sorted(str(x) for x in data)
-    pairs = sorted(zip(data, words), key=lambda p: (p[0] % 1000, p[1]))
-    return sorted(data)[len(data) // 2] + len(words[0]) + pairs[0][0]
-print(work())
-""",
-    "strings": """
-def work():
-    parts = []
-    for i in range(4_000):
-        s = f"item-{i:05d}"
-        parts.append(s.upper().replace("ITEM", "x").split("-")[1])
-    joined = ",".join(parts)
-    return len(joined) + joined.count("7") + len(joined.lower().split(","))
-print(work())
-""",
-}
+COMPUTE = scripts(SMALL)
+"""``test_compute.py``'s six scripts at about a tenth of the size."""
