@@ -88,3 +88,14 @@ def test_counters_move_with_the_work(asgi: AsgiHarness, auth: Auth) -> None:
     buckets = [value for (name, _), value in after.items() if name == "otc_execution_duration_seconds_bucket"]
     assert buckets == sorted(buckets) and buckets[-1] == after[("otc_execution_duration_seconds_count", ())]
     assert not any(math.isnan(value) for value in after.values())
+
+
+def test_pool_gauges_read_the_live_pool_not_the_configuration() -> None:
+    from runtime.server._metrics import Metrics
+
+    ready = [2]
+    metrics = Metrics(tool_names=[], max_concurrent=4, pool_size=2, in_flight=lambda: 0, pool_ready=lambda: ready[0])
+    assert parse(metrics.render())[1][("otc_pool_ready", ())] == 2
+    ready[0] = 0  # drained under load
+    _, samples = parse(metrics.render())
+    assert (samples[("otc_pool_size", ())], samples[("otc_pool_ready", ())]) == (2, 0)
