@@ -89,13 +89,22 @@ class GuestInstance:
         func = instance.get_func(self.store, "run")
         if func is None:
             raise GuestBuildError("the guest component has no `run` export")
-        self._run = ExportCall(self.store, func)
+        self._export = ExportCall(self.store, func)
+        self._options = ""
+        """The options the guest last received: the same again are sent as ""."""
         self.alive = True
         self.warmed = False
         """True once ``warm`` has run: the pool hands these out first."""
         self._memory_bytes = -1
         self.wake = threading.Event()
         """Reused by each run's state for cancellable host-side waits."""
+
+    def _run(self, code: str, options: str) -> str:
+        """Call the guest's ``run``; raises ``WasmtimeError`` if it traps."""
+        if options == self._options:
+            return self._export(code, "")
+        self._options = options
+        return self._export(code, options)
 
     def warm(self, tools_json: str = "") -> None:
         """Make the trusted warm-up calls; what they print is discarded.

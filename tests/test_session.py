@@ -78,3 +78,14 @@ def test_arun(sandbox: Sandbox) -> None:
 def test_cannot_switch_fuel_metering(sandbox: Sandbox) -> None:
     with sandbox.session() as s, pytest.raises(ValueError, match="fuel"):
         s.run("1", limits=Limits(fuel=10_000_000))
+
+
+def test_each_run_gets_its_own_limits_in_the_guest(sandbox: Sandbox) -> None:
+    # The host sends a run's options only when they changed (else ""): every run must still see its own.
+    with sandbox.session() as s:
+        s.run("import sys")
+        seen = [
+            s.run("sys.getrecursionlimit()", limits=Limits(recursion_limit=limit)).value
+            for limit in (300, 300, 1000, 1000, 300)
+        ]
+        assert seen == [300, 300, 1000, 1000, 300]

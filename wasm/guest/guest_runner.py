@@ -33,7 +33,8 @@ _NO_CAP = 1 << 62  # options without max_output_bytes (the host always sends it)
 _session_namespace: dict = {}
 _compiled: dict = {}  # source -> (body, final expression): an LRU, see _compile
 _COMPILED_MAX = 64
-_options_cache: list = ["", None, {}]  # options JSON, (fresh, recursion limit, cap), tool names
+_DEFAULT_OPTIONS: list = ["", (True, 1000, _NO_CAP), {}]
+_options_cache: list = list(_DEFAULT_OPTIONS)  # options JSON, (fresh, recursion limit, cap), tool names
 _VALUE = "__otc_value__"
 _MISSING = object()
 _EMPTY_REPLY = '{"stdout": "", "stderr": "", "error": null, "value_kind": "none", "value": null}'
@@ -302,7 +303,8 @@ def _envelope(stdout: str, stderr: str, kind: str, value_json: str, error) -> st
 
 def run(code: str, options_json: str, stream=_HostStream) -> str:
     """Run `code`; `stream` makes stdout/stderr (the build-time warm-up passes one that keeps them)."""
-    if options_json != _options_cache[0]:
+    # The host sends "" for "as last time": lowering the same text every run costs more than the run.
+    if options_json and options_json != _options_cache[0]:
         options = json.loads(options_json)
         settings = (
             bool(options.get("fresh", True)),

@@ -47,7 +47,7 @@ def warm() -> None:
     # Leave nothing of the warm-up behind but the warmth: no cached scripts, options or names.
     guest_runner._compiled.clear()
     guest_runner._session_namespace.clear()
-    guest_runner._options_cache[:] = ["", None, {}]
+    guest_runner._options_cache[:] = guest_runner._DEFAULT_OPTIONS
     gc.collect()
 
 
