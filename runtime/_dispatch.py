@@ -52,9 +52,17 @@ class ToolDispatcher:
     """Serves one run's tool calls; ``close`` cancels what is still running."""
 
     def __init__(
-        self, tools: ToolSet, limits: Limits, deps: Any, loop: asyncio.AbstractEventLoop | None, state: RunState
+        self,
+        tools: ToolSet,
+        limits: Limits,
+        deps: Any,
+        loop: asyncio.AbstractEventLoop | None,
+        state: RunState,
+        *,
+        t0: float | None = None,
     ) -> None:
-        """Async tools run on ``loop``, or on the process-wide tool loop for None."""
+        """Async tools run on ``loop``, or on the process-wide tool loop for None;
+        ``t0`` is when the run started (the call log's times count from it), default now."""
         self._tools = tools
         self._limits = limits
         self._deps = deps
@@ -69,7 +77,7 @@ class ToolDispatcher:
         self._wake_pending = False
         self._ids = itertools.count(1)  # next() is atomic under the GIL
         self._closed = False
-        self._t0 = time.monotonic()
+        self._t0 = time.monotonic() if t0 is None else t0
         self._log: list[tuple[Any, ...]] = []  # ToolCall fields; objects are made at close()
 
     # --- host imports, on the guest's thread ---------------------------------------

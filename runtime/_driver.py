@@ -109,9 +109,8 @@ def run_on(
     """Run checked ``code`` on ``instance`` and build its result."""
     started = time.monotonic()
     state.attach(instance.wake, limits.timeout)
-    dispatcher = None
     if grant is not None:
-        dispatcher = state.dispatcher = ToolDispatcher(grant.tools, limits, grant.deps, grant.loop, state)
+        state.make_dispatcher = lambda: ToolDispatcher(grant.tools, limits, grant.deps, grant.loop, state, t0=started)
     tools = grant.guest_json if grant else ""
     options = run_options(limits.recursion_limit, fresh=fresh, tools=tools, max_output_bytes=limits.max_output_bytes)
     try:
@@ -119,7 +118,7 @@ def run_on(
             code, options, state, memory_bytes=limits.memory_mb << 20, fuel=limits.fuel
         )
     finally:
-        calls = dispatcher.close() if dispatcher is not None else ()
+        calls = state.dispatcher.close() if state.dispatcher is not None else ()
     return build_result(
         reply, trap, state.capture, limits, duration=time.monotonic() - started, fuel_consumed=fuel, tool_calls=calls
     )

@@ -70,19 +70,20 @@ def _sleep(key: int, seconds: float) -> None:
 
 
 def _call_tool(key: int, name: str, args: str) -> str:
-    state = _state(key)
-    return _NO_TOOLS if state.dispatcher is None else state.dispatcher.call(name, args)
+    dispatcher = _state(key).tools()
+    return _NO_TOOLS if dispatcher is None else dispatcher.call(name, args)
 
 
 def _submit_tool(key: int, name: str, args: str) -> str:
-    state = _state(key)
-    return _NO_TOOLS if state.dispatcher is None else state.dispatcher.submit(name, args)
+    dispatcher = _state(key).tools()
+    return _NO_TOOLS if dispatcher is None else dispatcher.submit(name, args)
 
 
 def _submit_tools(key: int, batch: str) -> str:
     state = _state(key)
-    if state.dispatcher is not None:
-        return str(state.dispatcher.submit_many(batch))
+    dispatcher = state.tools()
+    if dispatcher is not None:
+        return str(dispatcher.submit_many(batch))
     if len(batch) > _MAX_DENIED_BATCH:  # no tools: only a guest bypassing its wrapper sends this
         raise _stop(state, Stop.PROTOCOL, "submit-tools: a batch far over any limit")
     try:
@@ -96,7 +97,8 @@ def _wait_tools(key: int, timeout: float) -> str:
     state = _state(key)
     if timeout != timeout:  # NaN
         raise _stop(state, Stop.PROTOCOL, "wait-tools: invalid timeout")
-    return "[]" if state.dispatcher is None else state.dispatcher.wait(timeout)
+    dispatcher = state.tools()
+    return "[]" if dispatcher is None else dispatcher.wait(timeout)
 
 
 def _denied(what: str) -> Callable[..., None]:

@@ -85,11 +85,22 @@ class RunState:
     """Human-readable detail for ``stop`` (what was denied, what was malformed)."""
     cancelled: bool = False
     dispatcher: Any = None
-    """The run's ``ToolDispatcher`` when tools are granted (host imports use it)."""
+    """The run's ``ToolDispatcher``, once made (see ``tools``)."""
+    make_dispatcher: Callable[[], Any] | None = None
+    """Makes the dispatcher when tools are granted: on the first tool call, as
+    most runs of a session with tools call none and making one costs more than
+    such a run."""
     wake: threading.Event | None = None
     """Set on cancellation so host-side waits (sleep) return at once. It is the
     instance's own event, attached by ``attach``: making one per run costs
     more than a small run."""
+
+    def tools(self) -> Any:
+        """The run's dispatcher (made on first use), or None when no tools are granted.
+        Called on the guest's thread only."""
+        if self.dispatcher is None and self.make_dispatcher is not None:
+            self.dispatcher = self.make_dispatcher()
+        return self.dispatcher
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()

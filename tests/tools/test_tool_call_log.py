@@ -143,3 +143,11 @@ def test_rejected_and_failed_calls_return_no_bytes(sb: Sandbox) -> None:
 
 def test_a_run_without_calls_has_an_empty_log(sb: Sandbox) -> None:
     assert sb.run("1 + 1").tool_calls == ()
+
+
+def test_started_counts_from_the_start_of_the_run(sb: Sandbox) -> None:
+    # The dispatcher is made at the first tool call; its times still count from the run's start.
+    result = sb.run("import time\ntime.sleep(0.2)\nnap(0.0)")
+    assert result.error is None
+    (call,) = result.tool_calls
+    assert 0.2 <= call.started < result.duration
