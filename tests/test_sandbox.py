@@ -232,3 +232,50 @@ def test_workers_runs_that_many_scripts_at_once() -> None:
 
     with Sandbox(tools=ToolSet([meet]), pool_size=0, workers=parties) as sb:
         assert asyncio.run(main(sb)) == [None] * parties
+
+
+@pytest.mark.parametrize(
+    ("code", "value"),
+    [
+        pytest.param("x = 2\ny = 3\nx * y", 6, id="final-expression"),
+        pytest.param("t = 0\nfor i in range(3):\n    t += i\n    t", None, id="indented-last-line"),
+        pytest.param("def f(a, b):\n    return a + b\nf(1,\n2)", 3, id="call-over-two-lines"),
+        pytest.param('x = """\nabc\n"""\nlen(x)', 5, id="after-a-long-string"),
+        pytest.param('x = """\nabc\nlen(x)\n"""', None, id="inside-a-long-string"),
+        pytest.param("x = 1 + \\\n2", None, id="backslash-assignment"),
+        pytest.param("1 + \\\n2", 3, id="backslash-expression"),
+        pytest.param("x = 1\nx  # the answer", 1, id="trailing-comment"),
+        pytest.param("x = 1\nx\n# done", 1, id="comment-line-last"),
+        pytest.param("x = 1\nif x:\n    y = 2\nelse:\n    y = 3\ny", 2, id="after-if-else"),
+        pytest.param("x = [1,\n2]\n", None, id="bracket-assignment"),
+    ],
+)
+def test_the_final_expression_is_the_value(sandbox: Sandbox, code: str, value: object) -> None:
+    result = sandbox.run(code)
+    assert (result.error, result.value) == (None, value)
+
+
+def test_an_error_in_the_final_expression_names_its_line(sandbox: Sandbox) -> None:
+    result = sandbox.run("a = 1\nb = 0\n\na / b")
+    assert isinstance(result.error, GuestException)
+    assert result.error.line == 4
+    assert "line 4" in (result.error.traceback or "")
+
+
+@pytest.mark.parametrize(
+    ("code", "value"),
+    [
+        pytest.param("x = 5", None, id="assignment"),
+        pytest.param("for i in range(3): i", None, id="compound"),
+        pytest.param("import math", None, id="import"),
+    ],
+)
+def test_a_one_line_statement_has_no_value(sandbox: Sandbox, code: str, value: object) -> None:
+    result = sandbox.run(code)
+    assert (result.error, result.value) == (None, value)
+
+
+def test_a_one_line_syntax_error_is_reported_with_its_column(sandbox: Sandbox) -> None:
+    result = sandbox.run("x = = 1")
+    assert isinstance(result.error, GuestSyntaxError)
+    assert (result.error.line, result.error.column) == (1, 5)

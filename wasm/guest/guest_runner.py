@@ -31,7 +31,7 @@ _MAX_JSON_DEPTH = 100
 _NO_CAP = 1 << 62  # options without max_output_bytes (the host always sends it)
 
 _session_namespace: dict = {}
-_compiled: dict = {}  # source -> (body, final expression): an LRU, see _compile
+_compiled: dict = {}  # (source, rewrite) -> (body, final): an LRU, see _compile
 _COMPILED_MAX = 64
 _DEFAULT_OPTIONS: list = ["", (True, 1000, _NO_CAP), {}]
 _options_cache: list = list(_DEFAULT_OPTIONS)  # options JSON, (fresh, recursion limit, cap), tool names
@@ -131,10 +131,13 @@ def _fresh_namespace() -> dict:
 
 
 def _compile(code: str, rewrite: bool):
-    """(code object, is_expression) for a script, cached by source.
+    """(body, final) code objects for a script, cached by source.
 
-    Compiling costs tens of microseconds in wasm, more than a small run
-    itself, so a session re-running the same source reuses the code object.
+    ``body`` runs in exec mode (None: nothing to run); it leaves the script's
+    value, if any, in ``_VALUE``. ``final`` (or None) is an expression whose
+    value is the script's. Compiling costs tens of microseconds in wasm, more
+    than a small run itself, so a session re-running the same source reuses
+    the code objects.
     """
     key = (code, rewrite)
     hit = _compiled.pop(key, None)
@@ -148,12 +151,18 @@ def _compile(code: str, rewrite: bool):
 
 def _compile_new(code: str, rewrite: bool):
     if "\n" not in code.strip() and ";" not in code and "await" not in code:
-        # A one-line script is often a bare expression: compiling it in eval
-        # mode directly skips building a Python AST (more than half the cost).
+        # One line: an expression, or one statement, which has no value.
+        # Compiling directly skips building a Python AST (more than half the cost).
         try:
-            return compile(code, FILENAME, "eval"), True
+            return None, compile(code, FILENAME, "eval")
         except SyntaxError:
-            pass  # a statement (or a real syntax error, reported below)
+            pass
+        if not (rewrite and "asyncio" in code):
+            return compile(code, FILENAME, "exec"), None  # a syntax error is reported as such
+    if "await" not in code and not (rewrite and "asyncio" in code):
+        split = _split_final_expression(code)
+        if split is not None:
+            return split
     tree = ast.parse(code, FILENAME, "exec")
     if rewrite and ("await" in code or "asyncio" in code):
         tree = guest_callsites.async_call_sites(tree)
@@ -163,7 +172,28 @@ def _compile_new(code: str, rewrite: bool):
         last = tree.body[-1]
         target = ast.copy_location(ast.Name(_VALUE, ast.Store()), last)
         tree.body[-1] = ast.copy_location(ast.Assign([target], last.value), last)
-    return compile(tree, FILENAME, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT), False
+    return compile(tree, FILENAME, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT), None
+
+
+def _split_final_expression(code: str):
+    """(body, final) without building a Python AST (less than half its cost),
+    when the script ends in an expression on a last line of its own; else None.
+
+    The last line, at column 0, is a statement of its own exactly when the
+    lines before it compile alone (a line inside brackets, a string or after
+    a backslash would leave them unfinished)."""
+    stripped = code.rstrip()
+    start = stripped.rfind("\n") + 1
+    last = stripped[start:]
+    if not start or last[:1] in ("", " ", "\t", "#", "@"):
+        return None
+    try:
+        # Offset by blank lines, so a traceback names the script's own line.
+        final = compile("\n" * stripped.count("\n", 0, start) + last, FILENAME, "eval")
+        body = compile(code[:start], FILENAME, "exec")
+    except SyntaxError:
+        return None  # not an expression, or not a split point: the AST path decides
+    return body, final
 
 
 def _tool_names(options: dict) -> dict:
@@ -331,12 +361,15 @@ def run(code: str, options_json: str, stream=_HostStream) -> str:
     linecache.cache[FILENAME] = (len(code), None, code.splitlines(True), FILENAME)
     kind, value_json, error = "none", "null", None
     try:
-        compiled, is_expression = _compile(code, bool(tool_names))
-        result = eval(compiled, namespace)
-        if compiled.co_flags & inspect.CO_COROUTINE:
-            guest_loop.run_coroutine(result)
-        if not is_expression:
+        body, final = _compile(code, bool(tool_names))
+        result = _MISSING
+        if body is not None:
+            awaitable = eval(body, namespace)
+            if body.co_flags & inspect.CO_COROUTINE:
+                guest_loop.run_coroutine(awaitable)
             result = namespace.pop(_VALUE, _MISSING)
+        if final is not None:
+            result = eval(final, namespace)
         if result is not _MISSING:
             namespace["_"] = result
             kind, value_json = _encode_value(result, cap)
