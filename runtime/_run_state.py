@@ -147,16 +147,14 @@ def unregister(key: int) -> None:
         del REGISTRY[key]
 
 
-def idle() -> bool:
+def idle() -> None:
     """For the epoch ticker, after a tick: clear ``RUNNING`` if no run is registered.
 
     Under the registry's lock, so a run registering meanwhile either is seen
     here or sets ``RUNNING`` again after this clears it."""
     with _registry_lock:
-        if REGISTRY:
-            return False
-        RUNNING.clear()
-        return True
+        if not REGISTRY:
+            RUNNING.clear()
 
 
 def should_stop(key: int) -> str | None:
