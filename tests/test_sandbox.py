@@ -248,6 +248,8 @@ def test_workers_runs_that_many_scripts_at_once() -> None:
         pytest.param("x = 1\nx\n# done", 1, id="comment-line-last"),
         pytest.param("x = 1\nif x:\n    y = 2\nelse:\n    y = 3\ny", 2, id="after-if-else"),
         pytest.param("x = [1,\n2]\n", None, id="bracket-assignment"),
+        pytest.param("a = 1\rb = a + 1\rb", 2, id="old-mac-line-ends"),
+        pytest.param("a = 1\r\nb = a + 1\r\nb", 2, id="windows-line-ends"),
     ],
 )
 def test_the_final_expression_is_the_value(sandbox: Sandbox, code: str, value: object) -> None:

@@ -150,19 +150,13 @@ def _compile(code: str, rewrite: bool):
 
 
 def _compile_new(code: str, rewrite: bool):
-    if "\n" not in code.strip() and ";" not in code and "await" not in code:
-        # One line: an expression, or one statement, which has no value.
-        # Compiling directly skips building a Python AST (more than half the cost).
-        try:
-            return None, compile(code, FILENAME, "eval")
-        except SyntaxError:
-            pass
-        if not (rewrite and "asyncio" in code):
-            return compile(code, FILENAME, "exec"), None  # a syntax error is reported as such
-    if "await" not in code and not (rewrite and "asyncio" in code):
-        split = _split_final_expression(code)
-        if split is not None:
-            return split
+    # Straight from source where the script's shape allows: building a Python
+    # AST is more than half the cost. Not with old Mac line ends (lines are
+    # split on "\n" here), top-level await, or tool calls to rewrite.
+    if "\r" not in code and "await" not in code and not (rewrite and "asyncio" in code):
+        direct = _compile_direct(code)
+        if direct is not None:
+            return direct
     tree = ast.parse(code, FILENAME, "exec")
     if rewrite and ("await" in code or "asyncio" in code):
         tree = guest_callsites.async_call_sites(tree)
@@ -173,6 +167,17 @@ def _compile_new(code: str, rewrite: bool):
         target = ast.copy_location(ast.Name(_VALUE, ast.Store()), last)
         tree.body[-1] = ast.copy_location(ast.Assign([target], last.value), last)
     return compile(tree, FILENAME, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT), None
+
+
+def _compile_direct(code: str):
+    """(body, final) compiled from source, or None when only the AST path can tell."""
+    if "\n" not in code.strip() and ";" not in code:
+        # One line: an expression, or one statement, which has no value.
+        try:
+            return None, compile(code, FILENAME, "eval")
+        except SyntaxError:
+            return compile(code, FILENAME, "exec"), None  # a real syntax error is reported from here
+    return _split_final_expression(code)
 
 
 def _split_final_expression(code: str):
