@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import functools
 import itertools
 import json
 import threading
@@ -25,27 +24,26 @@ from ._abi import HostTrap
 from ._limits import Limits
 from ._result import ToolCall, ToolOutcome
 from ._run_state import RunState, Stop
-from ._tool_call import Outcome, ToolCallState, error_reply, failure_for, reply_for
+from ._tool_call import (
+    CallRejected,
+    Outcome,
+    ToolCallState,
+    check_call,
+    error_reply,
+    failure_for,
+    host_functions_module,
+    reply_for,
+)
 from ._tool_loop import CallerLoop, cancel_tasks, tool_loop, tool_threads
 
 if TYPE_CHECKING:
-    from host_functions import ToolSet
+    from host_functions import Tool, ToolSet
 
 __all__ = ["ToolDispatcher"]
 
 _SPAWN_EVERY = 16
-_MAX_NAME = 256
-"""Longest tool name worth looking up or logging as sent."""
 _BATCH_SLACK = 1 << 20
 """How far past ``Limits.max_tool_payload_bytes`` a submitted batch may be."""
-
-
-@functools.cache
-def _host_functions() -> Any:
-    # Imported on first use: host_functions imports this package's errors.
-    import host_functions
-
-    return host_functions
 
 
 class ToolDispatcher:
@@ -231,54 +229,26 @@ class ToolDispatcher:
 
     def _start(self, name: str, arguments: str, *, blocking: bool) -> tuple[int, str | None]:
         arrived = time.monotonic()
-        limits = self._limits
         call_id = next(self._ids)
-        if not name.isascii() or not arguments.isascii():
-            # A batch is parsed with json, which turns an escaped lone surrogate
-            # into text that is not UTF-8: refuse it like call-tool would.
-            name = name[:_MAX_NAME].encode("utf-8", "replace").decode("utf-8")
-            try:
-                arguments.encode("utf-8")
-            except UnicodeEncodeError:
-                message = f"{name}(): the arguments are not valid UTF-8 text"
-                return call_id, self._reject(call_id, name, len(arguments), "invalid", "arguments", message)
-        size = len(arguments) if arguments.isascii() else len(arguments.encode("utf-8"))
-        if call_id > limits.max_tool_calls:
-            message = f"this run already made {limits.max_tool_calls} tool calls (Limits.max_tool_calls)"
-            return call_id, self._reject(call_id, name, size, "rejected", "limit", message)
-        if size > limits.max_tool_payload_bytes:
-            message = f"arguments are {size} bytes, over Limits.max_tool_payload_bytes={limits.max_tool_payload_bytes}"
-            return call_id, self._reject(call_id, name, size, "rejected", "limit", message)
-        tool = self._tools.get(name)
-        if tool is None:
-            # No close matches for a giant name: difflib's cost grows with it, out of the timeout's reach.
-            close = self._tools.close_matches(name) if len(name) <= _MAX_NAME else []
-            hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
-            message = f"no tool named {name[:200]!r} is granted{hint}"
-            return call_id, self._reject(call_id, name, size, "rejected", "unknown", message)
-        hf = _host_functions()
         try:
-            positional, keywords = tool.bind(arguments)
-        except hf.ToolArgumentError as exc:
-            return call_id, self._reject(call_id, name, size, "invalid", "arguments", str(exc))
-        except Exception:  # not even JSON: a guest bypassing its wrapper
-            message = f"{name}(): the arguments are not a JSON object"
-            return call_id, self._reject(call_id, name, size, "invalid", "arguments", message)
+            tool, positional, keywords, size = check_call(self._tools, self._limits, call_id, name, arguments)
+        except CallRejected as no:
+            return call_id, self._reject(call_id, no.name, no.size, no.outcome, no.kind, no.message)
+        hf = host_functions_module()
         wants_context = tool.schema.context_parameter is not None
         context = hf.ToolContext(deps=self._deps, tool=name, call_id=call_id) if wants_context else None
-        call = ToolCallState(call_id, tool, positional, keywords, context, arrived, size)
         if tool.inline:
-            call.launched = arrived
-            reply = self._run_inline(call)
+            reply = self._run_inline(call_id, tool, positional, keywords, context, arrived, size)
             if blocking:
                 return call_id, reply
             with self._cond:
                 self._finished[call_id] = reply
             return call_id, None
+        call = ToolCallState(call_id, tool, positional, keywords, context, arrived, size)
         with self._cond:
             if blocking:
                 self._blocking.add(call_id)
-            if len(self._running) < limits.max_concurrent_tool_calls:
+            if len(self._running) < self._limits.max_concurrent_tool_calls:
                 self._launch(call)
             else:
                 self._queued.append(call)
@@ -367,10 +337,25 @@ class ToolDispatcher:
         except BaseException as exc:  # contained whatever it is: this thread must go on
             return failure_for(call.tool, exc)
 
-    def _run_inline(self, call: ToolCallState) -> str:
-        reply, outcome, result_size, detail = self._invoke(call)
-        with self._cond:
-            self._record(call, outcome, result_size, detail)
+    def _run_inline(
+        self,
+        call_id: int,
+        tool: Tool,
+        positional: list[Any],
+        keywords: dict[str, Any],
+        context: Any,
+        arrived: float,
+        size: int,
+    ) -> str:
+        """Run an inline tool on the guest's thread and log it; its reply."""
+        try:
+            result = tool.invoke(positional, keywords, context)
+            reply, outcome, result_size, detail = reply_for(tool, result, self._limits.max_tool_result_bytes)
+        except BaseException as exc:  # contained whatever it is, as on the pool
+            reply, outcome, result_size, detail = failure_for(tool, exc)
+        took = time.monotonic() - arrived
+        # No lock: list.append is atomic, and close() runs on this thread after the guest returns.
+        self._log.append((call_id, tool.name, outcome, arrived - self._t0, took, 0.0, size, result_size, detail))
         return reply
 
     def _run_sync(self, call: ToolCallState) -> None:
