@@ -3,7 +3,9 @@
 FastAPI because its OpenAPI schema comes from the pydantic models the
 project already uses (``_models``), with the server's ceilings and tool
 names written into it, and schemathesis tests the running app against that
-schema; uvicorn serves it (``runtime.server.serve``, ``otc serve``).
+schema; uvicorn serves it (``runtime.server.serve``, ``otc serve``). Plain
+``POST /v1/executions`` requests skip FastAPI's per-request machinery
+(``FastExecutions``), with the same answers.
 
 One ``Sandbox`` per app, made at startup with every configured tool and the
 ceilings as its limits: its warm pool is shared by all requests, and each
@@ -38,6 +40,7 @@ from ._authenticate import Authenticate, Caller
 from ._config import ServerConfig
 from ._errors import ConfigError
 from ._executions import Executions
+from ._fast_path import EXECUTIONS_PATH, FastExecutions, FastPathStats
 from ._http_tools import HttpToolClient
 from ._metrics import CONTENT_TYPE, Metrics
 from ._models import ErrorBody, ExecutionRequest, ExecutionResponse, Health, RateLimitedBody, ToolInfo, ToolList
@@ -196,12 +199,15 @@ def create_app(
     )
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    fast_path = FastPathStats()
+    # Innermost first: the fast path sees requests authenticated and size-limited.
+    app.add_middleware(FastExecutions, executions=executions, stats=fast_path)
     app.add_middleware(BodyLimit, max_bytes=config.max_request_bytes)
     app.add_middleware(Authenticate, verifier=verifier, metrics=metrics)
     app.add_middleware(CatchAll)
 
     @app.post(
-        "/v1/executions",
+        EXECUTIONS_PATH,  # plain requests are answered by FastExecutions, the same way
         response_model=ExecutionResponse,
         dependencies=[_only_query()],
         responses=_REFUSALS,
@@ -275,4 +281,5 @@ def create_app(
     app.openapi = openapi  # type: ignore[method-assign]
     app.state.executions = executions
     app.state.metrics = metrics
+    app.state.fast_path = fast_path
     return app

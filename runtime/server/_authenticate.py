@@ -19,12 +19,13 @@ from ._auth import AuthenticationFailed, Identity, TokenVerifier, bearer_token
 from ._metrics import Metrics
 from ._responses import problem
 
-__all__ = ["PROTECTED_PREFIX", "Authenticate", "Caller"]
+__all__ = ["IDENTITY_KEY", "PROTECTED_PREFIX", "Authenticate", "Caller"]
 
 PROTECTED_PREFIX = "/v1/"
 """Every path under it needs a bearer token; the probes (``/healthz``, ``/metrics``) and the schema do not."""
 
-_IDENTITY = "otc.identity"  # where the middleware leaves the caller in the ASGI scope
+IDENTITY_KEY = "otc.identity"
+"""Where the middleware leaves the caller's ``Identity`` in the ASGI scope."""
 
 _bearer = HTTPBearer(auto_error=False, description="A token the server knows (its token file).")
 
@@ -59,12 +60,12 @@ class Authenticate:
             self.metrics.rejection("unauthorized")
             await problem(401, exc.message, {"WWW-Authenticate": _challenge(exc.error)})(scope, receive, send)
             return
-        scope[_IDENTITY] = identity
+        scope[IDENTITY_KEY] = identity
         await self.app(scope, receive, send)
 
 
 async def _caller(request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]) -> Identity:
-    identity = request.scope.get(_IDENTITY)
+    identity = request.scope.get(IDENTITY_KEY)
     if not isinstance(identity, Identity):  # a route the middleware does not cover
         raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": _challenge("")})
     return identity
