@@ -10,6 +10,7 @@ that started is never run twice, and the retired loop ends once it is done.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -121,3 +122,36 @@ def test_a_blocked_loop_hands_work_that_never_started_to_a_fresh_loop() -> None:
     assert _eventually(old.is_closed)  # retired, and stopped once its work was done
     assert ran == ["block"]  # started work is never run again
     assert sum(thread.name == "otc-tools" for thread in threading.enumerate()) == 1
+
+
+def test_async_tools_run_on_uvloop_where_it_is_installed() -> None:
+    seen: list[str] = []
+
+    @tool
+    async def loop_kind() -> str:
+        """The module of the loop this call runs on."""
+        import asyncio
+
+        seen.append(type(asyncio.get_running_loop()).__module__)
+        return seen[-1]
+
+    with Sandbox(tools=ToolSet([loop_kind]), pool_size=0) as sb:
+        result = sb.run("loop_kind()")
+    assert result.ok, result.error
+    assert result.value == seen[0]
+    expected = "asyncio" if sys.platform == "win32" else "uvloop"
+    assert seen[0].partition(".")[0] == expected
+
+
+def test_without_uvloop_the_tool_loop_is_asyncio_s(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # import uvloop now raises ImportError
+    loop = tool_loop_module.new_event_loop()
+    try:
+        assert type(loop).__module__.startswith("asyncio.")
+        assert loop.run_until_complete(_answer()) == 42
+    finally:
+        loop.close()
+
+
+async def _answer() -> int:
+    return 42
