@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ToolDispatcher"]
 
-_SPAWN_EVERY = 16
+_START_EVERY = 16
 _BATCH_SLACK = 1 << 20
 """How far past ``Limits.max_tool_payload_bytes`` a submitted batch may be."""
 
@@ -82,16 +82,18 @@ class ToolDispatcher:
 
     def call(self, name: str, arguments: str) -> str:
         """Run a call and wait for it (the guest's plain, blocking call)."""
-        call_id, reply = self._start(name, arguments, blocking=True)
-        if reply is not None:
+        call_id, reply, call = self._check(name, arguments, blocking=True)
+        if call is None:
+            assert reply is not None  # a blocking call refused or run inline has its reply
             return reply
-        self._spawn()
+        self._start([call], blocking=True)
         return self._wait_for(call_id)
 
     def submit(self, name: str, arguments: str) -> str:
         """Start a call; its result comes back through ``wait``."""
-        call_id, reply = self._start(name, arguments, blocking=False)
-        self._spawn()
+        call_id, reply, call = self._check(name, arguments, blocking=False)
+        if call is not None:
+            self._start([call], blocking=False)
         return reply if reply is not None else f'{{"ok": {call_id}}}'
 
     def submit_many(self, batch: str) -> str:
@@ -107,12 +109,17 @@ class ToolDispatcher:
         if not isinstance(flat, list) or len(flat) % 2 or not all(isinstance(item, str) for item in flat):
             raise self._protocol("submit-tools: expected a JSON list alternating names and argument texts")
         acks = []
+        checked: list[ToolCallState] = []
         for name, arguments in zip(flat[::2], flat[1::2], strict=True):
-            call_id, reply = self._start(name, arguments, blocking=False)
+            call_id, reply, call = self._check(name, arguments, blocking=False)
             acks.append(str(call_id) if reply is None else reply)
-            if len(self._to_spawn) >= _SPAWN_EVERY:
-                self._spawn()  # the first calls run while later ones are still being checked
-        self._spawn()
+            if call is not None:
+                checked.append(call)
+                if len(checked) >= _START_EVERY:
+                    self._start(checked, blocking=False)  # these run while later ones are checked
+                    checked = []
+        if checked:
+            self._start(checked, blocking=False)
         return "[" + ", ".join(acks) + "]"
 
     def wait(self, timeout: float) -> str:
@@ -227,35 +234,47 @@ class ToolDispatcher:
         self._log.append((call_id, name[:200], outcome, time.monotonic() - self._t0, 0.0, 0.0, size, 0, message))
         return error_reply(kind, name[:200], message)
 
-    def _start(self, name: str, arguments: str, *, blocking: bool) -> tuple[int, str | None]:
+    def _check(self, name: str, arguments: str, *, blocking: bool) -> tuple[int, str | None, ToolCallState | None]:
+        """(call id, reply, None) for a call refused or run inline (a non-blocking
+        inline call's reply waits in ``_finished``: None); (call id, None, the call)
+        for one to start. Takes no lock unless it has to."""
         arrived = time.monotonic()
         call_id = next(self._ids)
         try:
             tool, positional, keywords, size = check_call(self._tools, self._limits, call_id, name, arguments)
         except CallRejected as no:
-            return call_id, self._reject(call_id, no.name, no.size, no.outcome, no.kind, no.message)
-        hf = host_functions_module()
-        wants_context = tool.schema.context_parameter is not None
-        context = hf.ToolContext(deps=self._deps, tool=name, call_id=call_id) if wants_context else None
-        if tool.inline:
-            reply = self._run_inline(call_id, tool, positional, keywords, context, arrived, size)
-            if blocking:
-                return call_id, reply
-            with self._cond:
-                self._finished[call_id] = reply
-            return call_id, None
-        call = ToolCallState(call_id, tool, positional, keywords, context, arrived, size)
+            return call_id, self._reject(call_id, no.name, no.size, no.outcome, no.kind, no.message), None
+        if tool.schema.context_parameter is None:
+            context = None
+        else:
+            context = host_functions_module().ToolContext(deps=self._deps, tool=name, call_id=call_id)
+        if not tool.inline:
+            return call_id, None, ToolCallState(call_id, tool, positional, keywords, context, arrived, size)
+        reply = self._run_inline(call_id, tool, positional, keywords, context, arrived, size)
+        if blocking:
+            return call_id, reply, None
         with self._cond:
-            if blocking:
-                self._blocking.add(call_id)
-            if len(self._running) < self._limits.max_concurrent_tool_calls:
-                self._launch(call)
-            else:
-                self._queued.append(call)
-        return call_id, None
+            self._finished[call_id] = reply
+        return call_id, None, None
+
+    def _start(self, calls: list[ToolCallState], *, blocking: bool) -> None:
+        """Launch ``calls``, or queue those over the concurrency limit, under one
+        taking of the lock; then hand the async ones to the loop."""
+        limit = self._limits.max_concurrent_tool_calls
+        with self._cond:
+            for call in calls:
+                if blocking:
+                    self._blocking.add(call.id)
+                if len(self._running) < limit:
+                    self._launch(call)
+                else:
+                    self._queued.append(call)
+            spawn, self._to_spawn = self._to_spawn, []
+        if spawn:
+            self._loops.post(self._spawn_on_loop, spawn)
 
     def _launch(self, call: ToolCallState) -> bool:
-        """Start ``call`` (under the lock): async on the loop (see ``_spawn``),
+        """Start ``call`` (under the lock): async on the loop (see ``_start``),
         sync on the pool. False if the pool refused it (then it has failed)."""
         call.launched = time.monotonic()
         call.expires = call.launched + self._limits.tool_timeout
@@ -277,13 +296,6 @@ class ToolDispatcher:
         )
         self._record(call, "rejected", 0, message)
         return error_reply("limit", call.tool.name, message)
-
-    def _spawn(self) -> None:
-        """Hand the async calls launched since the last spawn to the loop."""
-        with self._cond:
-            calls, self._to_spawn = self._to_spawn, []
-        if calls:
-            self._loops.post(self._spawn_on_loop, calls)
 
     def _spawn_on_loop(self, calls: list[ToolCallState]) -> None:
         loop = asyncio.get_running_loop()
