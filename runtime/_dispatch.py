@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = ["ToolDispatcher"]
 
 _START_EVERY = 16
+"""Calls of a submitted batch started together: the first run while later ones are still checked."""
 _BATCH_SLACK = 1 << 20
 """How far past ``Limits.max_tool_payload_bytes`` a submitted batch may be."""
 

@@ -57,6 +57,9 @@ _FILLER: list[object] = []
 _FILLER_CHUNK = 16
 """Bytes the guest's malloc (wasi-libc dlmalloc, wasm32) gives an ``object()``."""
 
+_FROM_THE_TOP = 4096
+"""Consecutive new objects past every existing one that show malloc is taking new memory."""
+
 
 def fill_free_memory() -> None:
     """Occupy the heap's free gaps, so a run allocates from one fresh region.
@@ -80,7 +83,7 @@ def fill_free_memory() -> None:
     filler = _FILLER
     past_end = 0
     last = 0
-    while past_end < 4096:
+    while past_end < _FROM_THE_TOP:
         obj = object()
         filler.append(obj)
         at = id(obj)
