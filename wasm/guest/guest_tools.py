@@ -53,6 +53,7 @@ def _json_default(value):
 _encode = json.JSONEncoder(default=_json_default, allow_nan=False).encode
 _scan = json.decoder.JSONDecoder().scan_once
 _OK = '{"ok": '
+_OK_LEN = len(_OK)
 
 
 def _scalar_json(value):
@@ -83,15 +84,11 @@ def _arguments_json(keys, values, payload) -> str:
 
 
 def _outcome(reply: str):
-    """(True, value) or (False, exception) from a host reply."""
-    if reply.startswith(_OK) and reply.endswith("}"):
-        value, end = _scan(reply, len(_OK))
-        if end == len(reply) - 1:
-            return True, value
+    """The value of a host reply, or raise its error."""
     data = json.loads(reply)
     if "ok" in data:
-        return True, data["ok"]
-    return False, _exception(data.get("error") or {})
+        return data["ok"]
+    raise _exception(data.get("error") or {})
 
 
 def settle(future, item: dict) -> None:
@@ -147,17 +144,19 @@ class ToolFunction:
         self._spec = signature
         self._positional = [p["name"] for p in signature["params"] if p["kind"] != "keyword_only"]
         self._quoted = [_quote(name) + ": " for name in self._positional]
+        # A one-argument call's payload: this, the value's JSON, "}".
+        self._first = "{" + self._quoted[0] if self._quoted else None
 
     def _payload(self, args, kwargs) -> str:
+        if not kwargs and len(args) == 1 and self._first is not None:  # the commonest call
+            text = _scalar_json(args[0])
+            if text is not None:
+                return self._first + text + "}"
         if len(args) > len(self._positional):
             raise TypeError(
                 f"{self.tool_name}() takes {len(self._positional)} positional arguments but {len(args)} were given"
             )
-        if not kwargs:  # the common case: no dict needed unless a value is not a flat scalar
-            if len(args) == 1:
-                text = _scalar_json(args[0])
-                if text is not None:
-                    return "{" + self._quoted[0] + text + "}"
+        if not kwargs:  # no dict needed unless a value is not a flat scalar
             keys = self._quoted[: len(args)]
             return _arguments_json(keys, args, lambda: dict(zip(self._positional, args, strict=False)))
         payload = dict(zip(self._positional, args, strict=False))
@@ -169,11 +168,14 @@ class ToolFunction:
 
     def __call__(self, *args, **kwargs):
         payload = self._payload(args, kwargs)
-        flush()  # calls submitted before this one start first
-        ok, value = _outcome(host.call_tool(self.tool_name, payload))
-        if ok:
-            return value
-        raise value
+        if _outbox:
+            flush()  # calls submitted before this one start first
+        reply = host.call_tool(self.tool_name, payload)
+        if reply.startswith(_OK) and reply.endswith("}"):  # a result: only the value needs parsing
+            value, end = _scan(reply, _OK_LEN)
+            if end == len(reply) - 1:
+                return value
+        return _outcome(reply)
 
     def submit(self, *args, **kwargs):
         """Start the call (with the next batch) and return an awaitable for its result."""
