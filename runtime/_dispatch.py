@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._abi import HostTrap
 from ._limits import Limits
-from ._result import ToolCall, ToolOutcome
+from ._result import ToolCall, ToolOutcome, tool_calls_from_rows
 from ._run_state import RunState, Stop
 from ._tool_call import (
     CallRejected,
@@ -163,11 +163,7 @@ class ToolDispatcher:
             cancel_tasks(tasks)
         with self._cond:
             rows = sorted(self._log)
-        return tuple(
-            ToolCall(id=r[0], tool=r[1], outcome=r[2], started=r[3], duration=r[4], waited=r[5],
-                     arguments_bytes=r[6], result_bytes=r[7], detail=r[8])
-            for r in rows
-        )  # fmt: skip
+        return tool_calls_from_rows(rows)
 
     # --- waiting -------------------------------------------------------------------
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from ._errors import ExecutionError
 
-__all__ = ["ExecutionResult", "ToolCall", "ToolOutcome", "ValueKind"]
+__all__ = ["ExecutionResult", "ToolCall", "ToolOutcome", "ValueKind", "tool_calls_from_rows"]
 
 ValueKind = Literal["none", "json", "repr"]
 ToolOutcome = Literal["ok", "error", "invalid", "rejected", "timeout", "cancelled"]
@@ -41,6 +42,26 @@ class ToolCall:
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
+
+
+_TOOL_CALL_SETTERS = tuple(getattr(ToolCall, name).__set__ for name in ToolCall.__slots__)
+
+
+def tool_calls_from_rows(rows: Iterable[tuple[Any, ...]]) -> tuple[ToolCall, ...]:
+    """Call-log rows (``ToolCall``'s fields, in order) as ``ToolCall`` objects.
+
+    A frozen dataclass's ``__init__`` sets each field through
+    ``object.__setattr__``; a run's log can hold thousands of calls, and the
+    slots' own descriptors build them in half the time (``ToolCall`` has no
+    ``__post_init__`` or default factory to skip)."""
+    new = object.__new__
+    calls = []
+    for row in rows:
+        call = new(ToolCall)
+        for put, value in zip(_TOOL_CALL_SETTERS, row, strict=True):
+            put(call, value)
+        calls.append(call)
+    return tuple(calls)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Iterator
-from typing import get_args
+from typing import Any, get_args
 
 import pytest
 
 from host_functions import Tool, ToolError, ToolSet, tool
 from runtime import ExecutionResult, Limits, Sandbox
-from runtime._result import ToolCall, ToolOutcome
+from runtime._result import ToolCall, ToolOutcome, tool_calls_from_rows
 
 RESULTS = {"ascii": "hello", "empty": "", "non-ascii": "héllo wörld €", "emoji": "🙂" * 10}
 
@@ -58,6 +59,7 @@ def _check_entry(call: ToolCall) -> None:
 
 MIXED = """\
 import asyncio
+import dataclasses
 fetch("ascii")
 try:
     fails()
@@ -151,3 +153,20 @@ def test_started_counts_from_the_start_of_the_run(sb: Sandbox) -> None:
     assert result.error is None
     (call,) = result.tool_calls
     assert 0.2 <= call.started < result.duration
+
+
+def test_log_rows_become_the_same_frozen_tool_calls_as_the_constructor_makes() -> None:
+    rows: list[tuple[Any, ...]] = [
+        (1, "fetch", "ok", 0.001, 0.0002, 0.0, 16, 7, None),
+        (2, "crm.tag", "error", 0.5, 1.25, 0.125, 3, 0, "ValueError('secret')"),
+    ]
+    names = [field.name for field in dataclasses.fields(ToolCall)]
+
+    built = tool_calls_from_rows(rows)
+
+    assert built == tuple(ToolCall(**dict(zip(names, row, strict=True))) for row in rows)
+    assert [call.to_dict() for call in built] == [dict(zip(names, row, strict=True)) for row in rows]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built[0].tool = "other"  # type: ignore[misc]
+    with pytest.raises(ValueError):
+        tool_calls_from_rows([(1, "short row")])
