@@ -68,16 +68,16 @@ def check_call(
     """The tool called ``name``, its arguments bound (positional, keyword) and
     their size in bytes. Raises ``CallRejected`` for text that is not UTF-8,
     a call over ``limits``, an unknown tool, or arguments that do not fit."""
+    size = len(arguments)  # in bytes, as long as it is ASCII
     if not name.isascii() or not arguments.isascii():
         # A batch is parsed with json, which turns an escaped lone surrogate
         # into text that is not UTF-8: refuse it like call-tool would.
         name = name[:_MAX_NAME].encode("utf-8", "replace").decode("utf-8")
         try:
-            arguments.encode("utf-8")
+            size = len(arguments.encode("utf-8"))
         except UnicodeEncodeError:
             message = f"{name}(): the arguments are not valid UTF-8 text"
             raise CallRejected(name, len(arguments), "invalid", "arguments", message) from None
-    size = len(arguments) if arguments.isascii() else len(arguments.encode("utf-8"))
     if call_id > limits.max_tool_calls:
         message = f"this run already made {limits.max_tool_calls} tool calls (Limits.max_tool_calls)"
         raise CallRejected(name, size, "rejected", "limit", message)
