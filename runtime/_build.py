@@ -23,13 +23,14 @@ from importlib import metadata
 from pathlib import Path
 
 from ._errors import GuestBuildError
+from ._immortal import immortalize
 
 __all__ = ["cache_dir", "guest_component", "guest_source_dir"]
 
 log = logging.getLogger("otc.build")
 
 # Bump when the build recipe changes in a way the inputs do not show.
-_RECIPE = "1"
+_RECIPE = "2"  # 2: the snapshot's objects made immortal
 _WORLD = "sandbox"
 _ENTRY = "guest_main"
 _BUILD_TIMEOUT = 600.0
@@ -68,6 +69,7 @@ def _build_key(source: Path) -> str:
     digest.update(f"recipe={_RECIPE}\n".encode())
     for dist in ("componentize-py", "tzdata"):
         digest.update(f"{dist}={metadata.version(dist)}\n".encode())
+    digest.update(Path(__file__).with_name("_immortal.py").read_bytes())  # the step after componentize-py
     for path in _inputs(source):
         digest.update(path.relative_to(source).as_posix().encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
@@ -125,7 +127,9 @@ def _componentize(source: Path, target: Path) -> None:
             raise GuestBuildError(
                 f"componentize-py failed with exit status {done.returncode}", log=done.stdout + done.stderr
             )
+        component = bytearray(output.read_bytes())
+        stats = immortalize(component)
         staged = target.with_suffix(".tmp")
-        shutil.copyfile(output, staged)
+        staged.write_bytes(component)
         os.replace(staged, target)
-    log.warning("guest component built: %s", target)
+    log.warning("guest component built: %s (%d of %d snapshot objects immortal)", target, stats.patched, stats.listed)
