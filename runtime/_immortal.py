@@ -27,8 +27,8 @@ __all__ = ["ImmortalStats", "immortalize"]
 
 _MARKER = b"otc-immortal-v1\0"
 _IMMORTAL_REFCNT = 5 << 28
-"""CPython 3.14's ``_Py_IMMORTAL_INITIAL_REFCNT`` on 32-bit targets (wasm32):
-at least ``1 << 30`` is immortal, at least ``6 << 28`` is static-immortal."""
+"""CPython 3.14's ``_Py_IMMORTAL_INITIAL_REFCNT`` on 32-bit targets (wasm32): at
+least ``1 << 30`` counts as immortal; statically allocated objects carry ``7 << 28``."""
 _MAX_LIVE_REFCNT = 1 << 20
 """A higher count than any snapshot object has; a free chunk's link (an address) is higher."""
 _COMPONENT_PREAMBLE = b"\0asm\x0d\x00\x01\x00"

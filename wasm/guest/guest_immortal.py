@@ -3,8 +3,8 @@
 Runs once, at build time, as the last thing before componentize-py takes the
 snapshot. A run's ``Py_INCREF``/``Py_DECREF`` on an object of the snapshot
 (a module, a function, a type, an interned name) writes its reference count,
-and that write copies the object's whole page into the instance: most of a
-fresh run's copy-on-write faults were nothing but refcount traffic. CPython
+and that write copies the object's whole page into the instance: about a
+third of the pages a trivial fresh run copied were refcount traffic. CPython
 skips the write for an immortal object, but has no Python API to make one,
 so this module lists every live object (its address and its type's), and
 the host-side build step (``runtime/_immortal.py``) sets their counts to the
