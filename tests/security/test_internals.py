@@ -12,6 +12,8 @@ import uuid
 
 import pytest
 
+from runtime import GuestException
+
 # (tampering run, checking run, value the checking run must produce)
 TAMPERING = {
     "builtins-len": ("import builtins\nbuiltins.len = None", "len([1, 2, 3])", 3),
@@ -111,3 +113,34 @@ def test_session_tampering_stays_in_its_session(sandbox):
         assert first.run("secret_value").value == "only-in-first"  # the first session kept its own state
         assert first.run("sorted is None").value is True
     assert sandbox.run("sorted('dcba')").value == ["a", "b", "c", "d"]
+
+
+JSON_SABOTAGE = (
+    "import json, json.decoder, json.encoder\n"
+    "json.dumps = json.loads = json.JSONEncoder = json.JSONDecoder = None\n"
+    "json.encoder.c_make_encoder = json.encoder.encode_basestring = json.encoder.encode_basestring_ascii = None\n"
+    "json.decoder.scanstring = json.decoder.c_scanstring = json.decoder.WHITESPACE = None\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("final", "kind", "value"),
+    [
+        ("{'nested': [1, 2.5, 'h\u00e9', None, True]}", "json", {"nested": [1, 2.5, "h\u00e9", None, True]}),
+        ("{3}", "repr", "{3}"),
+    ],
+    ids=["json-value", "repr-value"],
+)
+def test_breaking_json_does_not_break_the_runs_own_reply(final, kind, value, sandbox):
+    result = sandbox.run(JSON_SABOTAGE + "print('still here')\n" + final)
+    assert result.error is None, result.error
+    assert (result.stdout, result.value_kind, result.value) == ("still here\n", kind, value)
+
+
+def test_breaking_json_keeps_errors_and_later_session_runs_intact(sandbox):
+    failed = sandbox.run(JSON_SABOTAGE + "1 / 0")
+    assert isinstance(failed.error, GuestException)
+    assert (failed.error.type, failed.error.line) == ("ZeroDivisionError", 5)
+    with sandbox.session() as session:
+        assert session.run(JSON_SABOTAGE).ok
+        assert session.run("[json.dumps, {'after': [1]}]").value == [None, {"after": [1]}]

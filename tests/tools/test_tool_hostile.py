@@ -195,3 +195,21 @@ def test_submit_batch_answers_each_call_separately(sb: Sandbox) -> None:
 def test_raw_results_are_plain_json_text(sb: Sandbox) -> None:
     r = sb.run(PRELUDE + "host.call_tool('get_candidate', '{\"candidate_id\": 2}')")
     assert json.loads(r.value) == {"ok": {"id": 2, "name": "Candidate 2", "status": "active", "tags": []}}
+
+
+def test_breaking_json_does_not_break_tool_calls(sb: Sandbox) -> None:
+    script = (
+        "import asyncio, json, json.decoder, json.encoder\n"
+        "json.dumps = json.loads = json.JSONEncoder = json.JSONDecoder = None\n"
+        "json.encoder.c_make_encoder = json.decoder.scanstring = json.decoder.WHITESPACE = None\n"
+        "active = list_candidates(status='active', page_size=3)\n"  # a result: the guest parses it
+        "try:\n"
+        "    get_candidate(10**9)\n"  # an error reply
+        "except ToolError as exc:\n"
+        "    missing = exc.tool\n"
+        "slept = await asyncio.gather(slow(0.01), slow(seconds=0.02))\n"  # float arguments, submitted
+        "[[c['id'] for c in active], missing, slept]"
+    )
+    result = sb.run(script)
+    assert result.error is None, result.error
+    assert result.value == [[1, 2, 3], "get_candidate", ["slow done", "slow done"]]

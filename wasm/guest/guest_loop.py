@@ -6,10 +6,10 @@ on the host for timers), and the self-pipe is left out.
 """
 
 import asyncio
-import json
 import selectors
 import warnings
 
+import guest_json
 import guest_tools
 from wit_world.imports import host
 
@@ -31,7 +31,7 @@ class _HostSelector(selectors.BaseSelector):
         if guest_tools.flush():
             return []  # calls refused at submission: their callbacks are ready to run now
         if guest_tools._pending:
-            finished = json.loads(host.wait_tools(-1.0 if timeout is None else float(timeout)))
+            finished = guest_json.loads(host.wait_tools(-1.0 if timeout is None else float(timeout)))
             for item in finished:
                 future = guest_tools._pending.pop(item.get("id"), None)
                 if future is not None:

@@ -9,7 +9,6 @@ matters is enforced on the host.
 import ast
 import builtins
 import inspect
-import json
 import linecache
 import sys
 import time
@@ -17,6 +16,7 @@ import traceback
 from json.encoder import encode_basestring as _quote
 
 import guest_callsites
+import guest_json
 import guest_loop
 import guest_tools
 from wit_world.imports import host
@@ -273,7 +273,7 @@ def _encode(value, cap: int) -> tuple[str, str]:
         return "json", "true" if value else "false"
     if _json_safe(value):
         try:
-            return "json", json.dumps(value, ensure_ascii=False)  # text checked by _json_safe
+            return "json", guest_json.dumps(value)  # text checked by _json_safe
         except (ValueError, RecursionError):  # e.g. int too large to print
             pass
     try:
@@ -282,7 +282,7 @@ def _encode(value, cap: int) -> tuple[str, str]:
         text = f"<unrepresentable {type(value).__name__}: {type(exc).__name__}>"
     if len(text) > _MAX_REPR:
         text = text[:_MAX_REPR] + f"... [repr truncated, {len(text)} characters]"
-    return "repr", json.dumps(_clean(text), ensure_ascii=False)
+    return "repr", _quote(_clean(text))
 
 
 def _describe(exc: BaseException) -> dict:
@@ -328,10 +328,10 @@ def _describe(exc: BaseException) -> dict:
 def _envelope(stdout: str, stderr: str, kind: str, value_json: str, error) -> str:
     if not stdout and not stderr and error is None and kind == "none":
         return _EMPTY_REPLY
-    # Assembled by hand: json.dumps of the whole dict costs more than the run.
+    # Assembled by hand: encoding the whole dict costs more than the run.
     return "".join((
         '{"stdout": ', _quote(stdout), ', "stderr": ', _quote(stderr),
-        ', "error": ', "null" if error is None else json.dumps(error),
+        ', "error": ', "null" if error is None else guest_json.dumps(error),
         ', "value_kind": "', kind, '", "value": ', value_json, "}",
     ))  # fmt: skip
 
@@ -340,7 +340,7 @@ def run(code: str, options_json: str, stream=_HostStream) -> str:
     """Run `code`; `stream` makes stdout/stderr (the build-time warm-up passes one that keeps them)."""
     # The host sends "" for "as last time": lowering the same text every run costs more than the run.
     if options_json and options_json != _options_cache[0]:
-        options = json.loads(options_json)
+        options = guest_json.loads(options_json)
         settings = (
             bool(options.get("fresh", True)),
             int(options.get("recursion_limit", 1000)),

@@ -14,9 +14,9 @@ import builtins
 import collections
 import datetime
 import inspect
-import json
 from json.encoder import encode_basestring_ascii as _quote
 
+import guest_json
 from wit_world.imports import host
 
 
@@ -50,8 +50,7 @@ def _json_default(value):
     raise TypeError(f"tool arguments must be JSON-serialisable, not {type(value).__name__}")
 
 
-_encode = json.JSONEncoder(default=_json_default, allow_nan=False).encode
-_scan = json.decoder.JSONDecoder().scan_once
+_scan = guest_json.scan
 _OK = '{"ok": '
 _OK_LEN = len(_OK)
 
@@ -78,14 +77,14 @@ def _arguments_json(keys, values, payload) -> str:
     for key, value in zip(keys, values, strict=True):
         text = _scalar_json(value)
         if text is None:
-            return _encode(payload())
+            return guest_json.dumps_checked(payload(), _json_default)
         parts.append(key + text)
     return "{" + ", ".join(parts) + "}"
 
 
 def _outcome(reply: str):
     """The value of a host reply, or raise its error."""
-    data = json.loads(reply)
+    data = guest_json.loads(reply)
     if "ok" in data:
         return data["ok"]
     raise _exception(data.get("error") or {})
@@ -124,7 +123,7 @@ def flush() -> bool:
         for _, name, arguments in batch:
             flat.append(name)
             flat.append(arguments)
-        acks = json.loads(host.submit_tools(json.dumps(flat)))
+        acks = guest_json.loads(host.submit_tools(guest_json.dumps(flat)))
         for (future, _, _), ack in zip(batch, acks, strict=True):
             if type(ack) is int:
                 _pending[ack] = future
