@@ -107,6 +107,9 @@ def test_system_exit(sandbox: Sandbox) -> None:
     r = sandbox.run("import sys\nsys.exit(3)")
     assert isinstance(r.error, GuestException)
     assert (r.error.type, r.error.message) == ("SystemExit", "3")
+    r = sandbox.run("import sys\nsys.exit('a\\ud800b')")  # a lone surrogate cannot cross as text
+    assert isinstance(r.error, GuestException)
+    assert (r.error.type, r.error.message) == ("SystemExit", "a\\ud800b")
 
 
 def test_os_exit_kills_only_that_interpreter(sandbox: Sandbox) -> None:

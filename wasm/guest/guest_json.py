@@ -16,11 +16,18 @@ scan = json.decoder.JSONDecoder().scan_once
 _space = json.decoder.WHITESPACE.match
 # markers=None: no cycle check; callers hand over checked values or their own lists.
 _encode = make_encoder(None, None, encode_basestring, None, ": ", ", ", False, False, True)
+_encode_ascii = make_encoder(None, None, encode_basestring_ascii, None, ": ", ", ", False, False, True)
 
 
 def dumps(value) -> str:
-    """JSON text of ``value`` (plain JSON types, no cycles), non-ASCII kept as is."""
+    """JSON text of ``value`` (plain JSON types, no cycles), non-ASCII kept as is:
+    only for text known to be valid (a lone surrogate cannot cross to the host)."""
     return "".join(_encode(value, 0))
+
+
+def dumps_ascii(value) -> str:
+    """``dumps`` with non-ASCII escaped, so any text crosses, lone surrogates too."""
+    return "".join(_encode_ascii(value, 0))
 
 
 def dumps_checked(value, default) -> str:

@@ -331,7 +331,7 @@ def _envelope(stdout: str, stderr: str, kind: str, value_json: str, error) -> st
     # Assembled by hand: encoding the whole dict costs more than the run.
     return "".join((
         '{"stdout": ', _quote(stdout), ', "stderr": ', _quote(stderr),
-        ', "error": ', "null" if error is None else guest_json.dumps(error),
+        ', "error": ', "null" if error is None else guest_json.dumps_ascii(error),
         ', "value_kind": "', kind, '", "value": ', value_json, "}",
     ))  # fmt: skip
 
@@ -380,7 +380,7 @@ def run(code: str, options_json: str, stream=_HostStream) -> str:
             kind, value_json = _encode_value(result, cap)
     except SystemExit as exc:
         if exc.code not in (None, 0):
-            error = {"type": "SystemExit", "message": str(exc.code), "traceback": None, "line": None}
+            error = {"type": "SystemExit", "message": _clean(str(exc.code)), "traceback": None, "line": None}
     except BaseException as exc:
         error = {k: _clean(v) if type(v) is str else v for k, v in _describe(exc).items()}
     finally:

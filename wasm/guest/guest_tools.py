@@ -123,7 +123,7 @@ def flush() -> bool:
         for _, name, arguments in batch:
             flat.append(name)
             flat.append(arguments)
-        acks = guest_json.loads(host.submit_tools(guest_json.dumps(flat)))
+        acks = guest_json.loads(host.submit_tools(guest_json.dumps_ascii(flat)))
         for (future, _, _), ack in zip(batch, acks, strict=True):
             if type(ack) is int:
                 _pending[ack] = future
