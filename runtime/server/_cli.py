@@ -75,4 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GuestBuildError as exc:
         print(f"otc serve: {exc}\n{exc.log}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # uvicorn has shut down gracefully by now; it re-raises the Ctrl-C so the exit status says why.
+        print("otc serve: interrupted; stopped after the executions in flight finished", file=sys.stderr)
+        return 130
     return 0 if started else 1

@@ -105,3 +105,29 @@ def test_otc_serve_process(tmp_path: Path, token_file: Path, tokens: dict[str, s
     assert "Application startup complete" in err and "Application shutdown complete" in err
     assert '"identity": "alice"' in (tmp_path / "audit.jsonl").read_text()
     assert tokens["alice"] not in err
+
+
+def test_otc_serve_stops_quietly_on_ctrl_c(tmp_path: Path, token_file: Path) -> None:
+    port = _free_port()
+    config = tmp_path / "server.toml"
+    config.write_text(f'port = {port}\ntoken_file = "{token_file}"\npool_size = 0\n')
+    command = [sys.executable, "-m", "runtime._cli", "serve", "--config", str(config), "--no-access-log"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert process.poll() is None, "otc serve exited"
+                assert time.monotonic() < deadline, "otc serve did not start"
+                time.sleep(0.1)
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+
+    assert process.returncode == 130
+    assert "Application shutdown complete" in err
+    assert "otc serve: interrupted" in err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
