@@ -173,32 +173,41 @@ class _Connection:
         self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
 
     async def post(self, path: str, payload: object) -> tuple[int, bytes]:
-        """(status, body) of a POST of ``payload`` as JSON; raises OSError,
-        ``asyncio.IncompleteReadError`` or ``ValueError`` (a malformed response)."""
-        if self._streams is None:
-            self._streams = await asyncio.open_connection(*self._address)
-        reader, writer = self._streams
+        """(status, body) of a POST of ``payload`` as JSON; raises one of ``LOST``."""
         body = json.dumps(payload).encode()
         head = self._head.format(path=path) + f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-        writer.write(head.encode() + body)
         try:
+            if self._streams is None:
+                self._streams = await asyncio.open_connection(*self._address)
+            reader, writer = self._streams
+            writer.write(head.encode() + body)
             status_line, *lines = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
             headers = dict(line.lower().split(": ", 1) for line in lines if line)
             answer = await reader.readexactly(int(headers["content-length"]))
-        except (KeyError, ValueError, asyncio.IncompleteReadError, OSError):
-            await self.close()  # the stream is out of step: never reuse it
+            status = int(status_line.split(" ", 2)[1])
+        except BaseException:  # a timeout (cancellation) too: the stream is out of step, never reuse it
+            self._drop()
             raise
         if headers.get("connection") == "close":
-            await self.close()
-        return int(status_line.split(" ", 2)[1]), answer
+            self._drop()
+        return status, answer
+
+    def _drop(self) -> None:
+        if self._streams is not None:
+            self._streams[1].close()
+            self._streams = None
 
     async def close(self) -> None:
         if self._streams is not None:
             writer = self._streams[1]
-            self._streams = None
-            writer.close()
+            self._drop()
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
+
+
+LOST = (OSError, EOFError, ValueError, KeyError, IndexError, asyncio.LimitOverrunError, TimeoutError)
+"""How a request can go without a response: a broken or refused connection, a
+response cut short or malformed, no response within the timeout."""
 
 
 async def _load(daemon: Daemon, clients: int, duration: float) -> Load:
@@ -215,7 +224,7 @@ async def _load(daemon: Daemon, clients: int, duration: float) -> Load:
             try:
                 async with asyncio.timeout(60):
                     status, answer = await connection.post("/v1/executions", {"code": f"print({n})\n{n}"})
-            except (OSError, ValueError, KeyError, asyncio.IncompleteReadError, TimeoutError) as exc:
+            except LOST as exc:
                 load.lost[type(exc).__name__] += record
                 continue
             latency = time.perf_counter() - started
