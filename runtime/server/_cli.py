@@ -77,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         # uvicorn has shut down gracefully by now; it re-raises the Ctrl-C so the exit status says why.
-        print("otc serve: interrupted; stopped after the executions in flight finished", file=sys.stderr)
+        message = "interrupted; shut down (executions in flight had up to shutdown_timeout to finish)"
+        print(f"otc serve: {message}", file=sys.stderr)
         return 130
     return 0 if started else 1
