@@ -72,6 +72,18 @@ def _free_port() -> int:
         return port
 
 
+def _wait_healthy(process: subprocess.Popen[str], url: str) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz").status_code == 200:
+                return
+        except httpx.TransportError:
+            assert process.poll() is None, "otc serve exited"
+            assert time.monotonic() < deadline, "otc serve did not start"
+            time.sleep(0.1)
+
+
 def test_otc_serve_process(tmp_path: Path, token_file: Path, tokens: dict[str, str]) -> None:
     port = _free_port()
     config = tmp_path / "server.toml"
@@ -84,15 +96,7 @@ def test_otc_serve_process(tmp_path: Path, token_file: Path, tokens: dict[str, s
     process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                assert process.poll() is None, "otc serve exited"
-                assert time.monotonic() < deadline, "otc serve did not start"
-                time.sleep(0.1)
+        _wait_healthy(process, url)
         with Client(url, token=tokens["alice"]) as client:
             result = client.run("print(whoami())\n1 + 1", tools=["whoami"])
     finally:
@@ -114,15 +118,7 @@ def test_otc_serve_stops_quietly_on_ctrl_c(tmp_path: Path, token_file: Path) -> 
     command = [sys.executable, "-m", "runtime._cli", "serve", "--config", str(config), "--no-access-log"]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                assert process.poll() is None, "otc serve exited"
-                assert time.monotonic() < deadline, "otc serve did not start"
-                time.sleep(0.1)
+        _wait_healthy(process, f"http://127.0.0.1:{port}")
     finally:
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=30)
