@@ -21,4 +21,4 @@ class ConfigError(UsageError, ValueError):
     """Raised when the server is configured, before it listens: an invalid
     ``ServerConfig`` field, a TOML file with unknown keys or wrong types, a
     token file that cannot be read, a tool source that cannot be imported,
-    or two tools with one name."""
+    two tools with one name, or (``serve``) an address that cannot be bound."""

@@ -17,6 +17,7 @@ from host_functions import ToolSet
 from ._app import create_app
 from ._auth import TokenVerifier
 from ._config import ServerConfig
+from ._errors import ConfigError
 
 __all__ = ["BackgroundServer", "serve", "uvicorn_config"]
 
@@ -53,14 +54,31 @@ def serve(
     """Serve ``create_app(config, ...)`` on ``config.host:config.port`` until
     SIGINT or SIGTERM; in-flight executions finish first. Returns False when
     the server could not start (the reason is logged). Raises ``ConfigError``
-    for an unusable configuration."""
-    app = create_app(config, verifier=verifier, transport=transport, tools=tools)
-    server = uvicorn.Server(uvicorn_config(config, app, log_level=log_level, access_log=access_log))
-    # This process is the daemon's own: keep the cyclic GC from rescanning everything
-    # imported and built so far (frameworks, schemas, tools) on every full collection.
-    gc.freeze()
-    server.run()
+    for an unusable configuration, an address that cannot be bound included
+    (at once: before the sandbox is built, which can take seconds)."""
+    settings = uvicorn_config(config, None, log_level=log_level, access_log=access_log)
+    try:
+        sock = listen(config, backlog=settings.backlog)
+    except OSError as exc:
+        where = f"{config.host}:{config.port}"
+        raise ConfigError(f"cannot listen on {where}: {exc.strerror or exc} (choose another port)") from exc
+    try:
+        settings.app = create_app(config, verifier=verifier, transport=transport, tools=tools)
+        server = uvicorn.Server(settings)
+        # This process is the daemon's own: keep the cyclic GC from rescanning everything
+        # imported and built so far (frameworks, schemas, tools) on every full collection.
+        gc.freeze()
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
     return bool(server.started)
+
+
+def listen(config: ServerConfig, *, backlog: int) -> socket.socket:
+    """A socket bound to ``config.host:config.port`` and listening; raises
+    ``OSError`` when the address is taken or not this machine's."""
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    return socket.create_server((config.host, config.port), family=family, backlog=backlog)
 
 
 class BackgroundServer:
@@ -95,10 +113,9 @@ class BackgroundServer:
 
     def start(self, timeout: float = 60.0) -> BackgroundServer:
         """Bind, start serving, and wait until the app has started (its sandbox is ready)."""
-        family = socket.AF_INET6 if ":" in self.config.host else socket.AF_INET
-        sock = socket.create_server((self.config.host, self.config.port), family=family)
+        sock = listen(self.config, backlog=self._server.config.backlog)
         host, port = sock.getsockname()[:2]
-        self.url = f"http://[{host}]:{port}" if family == socket.AF_INET6 else f"http://{host}:{port}"
+        self.url = f"http://[{host}]:{port}" if sock.family == socket.AF_INET6 else f"http://{host}:{port}"
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [sock]}, name="otc-server", daemon=True
         )

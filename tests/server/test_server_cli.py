@@ -127,3 +127,16 @@ def test_otc_serve_stops_quietly_on_ctrl_c(tmp_path: Path, token_file: Path) -> 
     assert "Application shutdown complete" in err
     assert "otc serve: interrupted" in err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
+
+
+def test_otc_serve_on_a_taken_port_fails_at_once(token_file: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        command = [sys.executable, "-m", "runtime._cli", "serve", "--port", str(port), "--token-file", str(token_file)]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+    assert done.returncode == 2
+    assert f"otc serve: cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
+    assert "Application startup" not in done.stderr  # refused before the sandbox was built
