@@ -58,7 +58,7 @@ def serve(
     (at once: before the sandbox is built, which can take seconds)."""
     settings = uvicorn_config(config, None, log_level=log_level, access_log=access_log)
     try:
-        sock = listen(config, backlog=settings.backlog)
+        sock = _listen(config, backlog=settings.backlog)
     except OSError as exc:
         where = f"{config.host}:{config.port}"
         raise ConfigError(f"cannot listen on {where}: {exc.strerror or exc} (choose another port)") from exc
@@ -74,7 +74,7 @@ def serve(
     return bool(server.started)
 
 
-def listen(config: ServerConfig, *, backlog: int) -> socket.socket:
+def _listen(config: ServerConfig, *, backlog: int) -> socket.socket:
     """A socket bound to ``config.host:config.port`` and listening; raises
     ``OSError`` when the address is taken or not this machine's."""
     family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
@@ -113,7 +113,7 @@ class BackgroundServer:
 
     def start(self, timeout: float = 60.0) -> BackgroundServer:
         """Bind, start serving, and wait until the app has started (its sandbox is ready)."""
-        sock = listen(self.config, backlog=self._server.config.backlog)
+        sock = _listen(self.config, backlog=self._server.config.backlog)
         host, port = sock.getsockname()[:2]
         self.url = f"http://[{host}]:{port}" if sock.family == socket.AF_INET6 else f"http://{host}:{port}"
         self._thread = threading.Thread(
