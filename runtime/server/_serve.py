@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import gc
 import math
+import os
 import socket
 import threading
 import time
@@ -60,8 +62,10 @@ def serve(
     try:
         sock = _listen(config, backlog=settings.backlog)
     except OSError as exc:
-        where = f"{config.host}:{config.port}"
-        raise ConfigError(f"cannot listen on {where}: {exc.strerror or exc} (choose another port)") from exc
+        # create_server's own message repeats the address: the errno's text says it all.
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        hint = " (choose another port)" if exc.errno == errno.EADDRINUSE else ""
+        raise ConfigError(f"cannot listen on {config.host}:{config.port}: {reason}{hint}") from exc
     try:
         settings.app = create_app(config, verifier=verifier, transport=transport, tools=tools)
         server = uvicorn.Server(settings)

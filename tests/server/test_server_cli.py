@@ -138,5 +138,5 @@ def test_otc_serve_on_a_taken_port_fails_at_once(token_file: Path) -> None:
         done = subprocess.run(command, capture_output=True, text=True, timeout=60)
 
     assert done.returncode == 2
-    assert f"otc serve: cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
+    assert f"otc serve: cannot listen on 127.0.0.1:{port}: Address already in use (choose another port)" in done.stderr
     assert "Application startup" not in done.stderr  # refused before the sandbox was built

@@ -33,6 +33,7 @@ def dumps_ascii(value) -> str:
 def dumps_checked(value, default) -> str:
     """JSON text of any value: ``default`` converts what JSON has no type for,
     cycles and NaN raise ValueError, non-ASCII is escaped."""
+    # A new encoder per call: its markers dict (the cycle check) must start empty.
     encode = make_encoder({}, default, encode_basestring_ascii, None, ": ", ", ", False, False, False)
     return "".join(encode(value, 0))
 
