@@ -39,7 +39,8 @@ class GuestRuntime:
         config.consume_fuel = fuel
         config.cranelift_opt_level = "speed"
         self.engine = Engine(config)
-        self.component = self._load(guest_component())
+        self.artifact, self.component = self._load(guest_component())
+        """The compiled component on disk (instances map their memory image from it), loaded."""
         self.linker = Linker(self.engine)
         define_imports(self.linker, list(self.component.type.imports(self.engine)))
         threading.Thread(target=self._tick, name="otc-epoch", daemon=True).start()
@@ -47,28 +48,39 @@ class GuestRuntime:
     def _flavour(self) -> str:
         return f"wasmtime{metadata.version('wasmtime')}-epoch{'-fuel' if self.fuel else ''}-speed"
 
-    def _load(self, wasm: Path) -> Component:
+    def _load(self, wasm: Path) -> tuple[Path, Component]:
+        """The compiled artifact for ``wasm`` (compiled and cached first if need
+        be) and the component loaded from it. Always from the file, also just
+        after compiling: instances then map their memory image from it (shared
+        page cache, restorable in place: see ``_pristine``)."""
         digest = hashlib.sha256(wasm.name.encode() + self._flavour().encode()).hexdigest()[:16]
         compiled = cache_dir() / f"{wasm.stem}-{digest}.cwasm"
-        if compiled.exists():
-            try:
-                return Component.deserialize_file(self.engine, str(compiled))
-            except WasmtimeError:
-                pass  # stale or foreign artifact: recompile below
+        component = self._cached(compiled, remove_stale=False)
+        if component is not None:
+            return compiled, component
         with file_lock(compiled.with_suffix(".lock")):
+            component = self._cached(compiled, remove_stale=True)
+            if component is not None:
+                return compiled, component
             try:
-                if compiled.exists():
-                    try:
-                        return Component.deserialize_file(self.engine, str(compiled))
-                    except WasmtimeError:
-                        compiled.unlink()
-                component = Component.from_file(self.engine, str(wasm))
                 staged = compiled.with_suffix(".tmp")
-                staged.write_bytes(component.serialize())
+                staged.write_bytes(Component.from_file(self.engine, str(wasm)).serialize())
                 os.replace(staged, compiled)
-                return component
+                return compiled, Component.deserialize_file(self.engine, str(compiled))
             except WasmtimeError as exc:
                 raise not_compiled(exc, wasm) from exc
+
+    def _cached(self, compiled: Path, *, remove_stale: bool) -> Component | None:
+        """The component cached in ``compiled``, or None if there is none or it is
+        stale or foreign (removed, with ``remove_stale``, under the file lock)."""
+        if not compiled.exists():
+            return None
+        try:
+            return Component.deserialize_file(self.engine, str(compiled))
+        except WasmtimeError:
+            if remove_stale:
+                compiled.unlink(missing_ok=True)
+            return None
 
     def _tick(self) -> None:
         # Daemon thread: the engine lives as long as the process does. It

@@ -14,6 +14,7 @@ from ._engine import GuestRuntime
 from ._errors import ExecutionError, GuestBuildError
 from ._limits import Limits
 from ._outcome import run_options
+from ._pristine import PristineMemory, locate_memory, memory_lock, restoring_supported
 from ._run_state import REGISTRY, OutputCapture, RunState, Stop, register, should_stop, unregister
 from ._traps import convert_trap, not_instantiated
 
@@ -38,6 +39,13 @@ The interpreter-level first-use work is already in the snapshot
 (``wasm/guest/guest_warmup.py``); what is left is per-instance paging, ~11 ms
 of it, which is why the pool warms only when it is not needed to keep up."""
 _WARM_UP_TIMEOUT = 30.0
+MAX_RUNS = 100
+"""Runs one instance serves (restored in between) before it is freed: this
+bounds the WASI handles (output streams, pollables) runs leave in its store."""
+SHORT_RUN = 0.02
+"""Seconds: only an instance whose last run took at most this long is
+restored for another run. Restoring pays off for short runs (a longer one
+amortises a new instance), and it bounds what one run can leave behind."""
 _DEFAULTS = Limits()
 
 RawOutcome = tuple[str | None, ExecutionError | None, int | None]
@@ -82,22 +90,31 @@ class GuestInstance:
         self.store.set_epoch_deadline(1)
         if runtime.fuel:
             self.store.set_fuel(_UNLIMITED_FUEL)
-        try:
-            instance = runtime.linker.instantiate(self.store, runtime.component)
-        except WasmtimeError as exc:
-            raise not_instantiated(exc) from exc
+        self.memory: PristineMemory | None = None
+        """Set if this instance can be restored to its pristine state after a run."""
+        with memory_lock():
+            try:
+                instance = runtime.linker.instantiate(self.store, runtime.component)
+            except WasmtimeError as exc:
+                raise not_instantiated(exc) from exc
+            if restoring_supported():
+                self.memory = locate_memory(runtime.artifact)
         func = instance.get_func(self.store, "run")
         if func is None:
             raise GuestBuildError("the guest component has no `run` export")
         self._export = ExportCall(self.store, func)
-        self._options = ""
-        """The options the guest last received: the same again are sent as ""."""
+        self._options: str | None = None
+        """The options the guest last received (None: none yet): the same again are sent as ""."""
         self.alive = True
         self.warmed = False
         """True once ``warm`` has run: the pool hands these out first."""
         self._memory_bytes = -1
         self.wake = threading.Event()
         """Reused by each run's state for cancellable host-side waits."""
+        self.runs = 0
+        """Runs made since instantiation (warm-ups not counted)."""
+        self._last_run = 0.0
+        """Seconds the last run took in the guest."""
 
     def _run(self, code: str, options: str) -> str:
         """Call the guest's ``run``; raises ``WasmtimeError`` if it traps."""
@@ -139,6 +156,8 @@ class GuestInstance:
         # The epoch deadline needs no reset: the callback extends it one tick
         # at a time and consults REGISTRY, so between runs it lets nothing stop.
         register(self.key, state)
+        self.runs += 1
+        started = time.monotonic()
         try:
             reply = self._run(code, options)
             error = None
@@ -147,10 +166,29 @@ class GuestInstance:
             reply, error = None, convert_trap(exc, state, out_of_fuel=fuel is not None and store.get_fuel() == 0)
         finally:
             unregister(self.key)
+            self._last_run = time.monotonic() - started
         used = None if fuel is None else fuel - store.get_fuel()
         return reply, error, used
+
+    def restore(self) -> bool:
+        """Make this instance as it was when instantiated, for another fresh run:
+        True if it now is, False if it must be freed instead (it trapped, its
+        last run was long or grew the memory, it served ``MAX_RUNS`` runs, or
+        its memory cannot be restored here)."""
+        memory = self.memory
+        if not self.alive or memory is None or self.runs >= MAX_RUNS or self._last_run > SHORT_RUN:
+            return False
+        if not memory.restore():
+            return False
+        # The guest forgot the options it was last sent: send them in full next time.
+        self._options = None
+        self.warmed = True  # its pages are resident: nothing left to warm
+        return True
 
     def close(self) -> None:
         """Free the store (and its linear memory)."""
         self.alive = False
-        self.store.close()
+        with memory_lock():
+            if self.memory is not None:
+                self.memory.forget()
+            self.store.close()

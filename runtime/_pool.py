@@ -2,7 +2,10 @@
 
 Instantiating costs ~2 ms and the first calls into a new instance several
 more of copy-on-write faults; a pooled, warmed instance has paid both, so a
-run only pays for itself. Filling comes before warming: a new instance goes
+run only pays for itself. After a short run the instance is restored to its
+state at instantiation (``GuestInstance.restore``: its written pages get
+their original bytes back, ~0.2 ms) and goes back into the pool, warm; any
+other used instance is freed. Filling comes before warming: a new instance goes
 into the pool cold at once, and is warmed (~11 ms) only while the pool is
 full and no run is in flight. Under load the pool so keeps up at the rate
 instances can be made, each run still saving the instantiation, and when
@@ -54,6 +57,8 @@ class InstancePool:
         self._ready: collections.deque[GuestInstance] = collections.deque()
         """Warmed instances on the left (handed out first), cold ones on the right."""
         self._retired: list[GuestInstance] = []
+        self._used: list[GuestInstance] = []
+        """Handed back after a run, to be restored (``GuestInstance.restore``) or freed."""
         self._cond = threading.Condition()
         self._closed = False
         self._runtime: GuestRuntime | None = None
@@ -90,7 +95,8 @@ class InstancePool:
         return len(self._ready)
 
     def acquire(self, *, keep: bool = False) -> GuestInstance:
-        """A warm instance if one is ready, else a new one made on this thread.
+        """A warm instance if one is ready, else one restored on this thread,
+        else a new one made on this thread.
 
         Hand it back with ``release`` after one run; ``keep=True`` (a session)
         takes it for good: the caller closes it.
@@ -106,16 +112,31 @@ class InstancePool:
                         # flight, or none left); otherwise release() wakes it.
                         self._cond.notify_all()
                     return instance
+                used = self._used.pop() if self._used else None  # the latest: its pages are likeliest cached
+            if used is not None:
+                if used.restore():
+                    return used
+                self._retire(used)
         elif not keep:
             with self._cond:
                 self._busy += 1
         return GuestInstance(self.runtime())
 
     def release(self, instance: GuestInstance) -> None:
-        """Hand back an instance from ``acquire``; it is never reused, only freed."""
+        """Hand back an instance from ``acquire``: restored for another run if it
+        can be (see ``GuestInstance.restore``), else freed."""
         with self._cond:
             self._busy -= 1
             if self._thread is not None and not self._closed:
+                (self._used if instance.memory is not None and instance.alive else self._retired).append(instance)
+                self._cond.notify_all()
+                return
+        instance.close()
+
+    def _retire(self, instance: GuestInstance) -> None:
+        """Free ``instance`` on the refill thread (or here, once the pool is closed)."""
+        with self._cond:
+            if not self._closed:
                 self._retired.append(instance)
                 self._cond.notify_all()
                 return
@@ -126,7 +147,7 @@ class InstancePool:
         return self._warms and bool(self._ready) and not self._ready[-1].warmed
 
     def _has_work(self) -> bool:
-        if self._closed or len(self._retired) > _MAX_RETIRED:
+        if self._closed or self._used or len(self._retired) > _MAX_RETIRED:
             return True
         if self._busy == 0:
             return bool(self._retired) or len(self._ready) < self.size or self._cold()
@@ -141,9 +162,10 @@ class InstancePool:
         if thread is not None:
             thread.join()
         with self._cond:
-            doomed = list(self._ready) + self._retired
+            doomed = list(self._ready) + self._retired + self._used
             self._ready.clear()
             self._retired.clear()
+            self._used.clear()
         for instance in doomed:
             instance.close()
 
@@ -155,8 +177,12 @@ class InstancePool:
                 if self._closed:
                     return
                 retired, self._retired = self._retired, []
+                used = self._used.pop() if self._used else None
             for instance in retired:
                 instance.close()
+            if used is not None:
+                self._put_back(used)
+                continue
             with self._cond:
                 missing = len(self._ready) < self.size
                 # Warm only while idle; the instance leaves the pool meanwhile.
@@ -186,6 +212,16 @@ class InstancePool:
                 with self._cond:
                     self._ready.appendleft(cold)
                     self._cond.notify_all()
+
+    def _put_back(self, used: GuestInstance) -> None:
+        """Restore a used instance into the pool (first in line: it is warm), or free it."""
+        if used.restore():
+            with self._cond:
+                if len(self._ready) < self.size and not self._closed:
+                    self._ready.appendleft(used)
+                    self._cond.notify_all()
+                    return
+        used.close()
 
     def _fail(self, exc: BaseException) -> None:
         with self._cond:

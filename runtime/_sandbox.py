@@ -35,8 +35,10 @@ class Sandbox:
     """Runs scripts in fresh, isolated CPython interpreters compiled to wasm.
 
     Each ``run`` gets its own interpreter, taken from a warm pool that is
-    refilled in the background, and discarded afterwards: nothing a script
-    does is visible to the next one. The script can compute and print; it
+    refilled in the background. Afterwards the interpreter is freed, or,
+    after a short run, its memory is put back exactly as it was when it was
+    instantiated and it returns to the pool: nothing a script does is
+    visible to the next one. The script can compute and print; it
     has no files, network, environment, subprocesses or threads.
 
     Usage::

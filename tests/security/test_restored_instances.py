@@ -1,0 +1,177 @@
+"""A used instance restored for another run is, by effect, a fresh one.
+
+``GuestInstance.restore`` copies the original bytes over every page a run
+wrote (``runtime/_pristine.py``). These tests prove it by comparing memory
+byte for byte with a never-used instance, by hostile runs whose leftovers
+the next run must not see, and by the cases that must never be restored.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Iterator
+
+import pytest
+
+import runtime._instance
+from host_functions import ToolSet, tool
+from runtime import Limits, Sandbox
+from runtime._driver import new_state, run_on
+from runtime._engine import guest_runtime
+from runtime._instance import MAX_RUNS, GuestInstance
+from runtime._pristine import restoring_supported
+
+pytestmark = pytest.mark.skipif(not restoring_supported(), reason="needs Linux 6.7+ (PAGEMAP_SCAN)")
+
+LIMITS = Limits(timeout=5.0)
+
+
+def _run(instance: GuestInstance, code: str, limits: Limits = LIMITS) -> object:
+    result = run_on(instance, code, limits, new_state(limits), fresh=True)
+    assert result.error is None, result.error
+    return result
+
+
+def _memory(instance: GuestInstance) -> bytes:
+    memory = instance.memory
+    assert memory is not None
+    return ctypes.string_at(memory.base, memory.end - memory.base)
+
+
+@pytest.fixture(autouse=True)
+def patient(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every run here counts as short, however busy the machine (but see the long-run case)."""
+    monkeypatch.setattr(runtime._instance, "SHORT_RUN", 60.0)
+
+
+@pytest.fixture
+def instance() -> Iterator[GuestInstance]:
+    made = GuestInstance(guest_runtime(fuel=False))
+    assert made.memory is not None, "the instance's memory was not located"
+    yield made
+    made.close()
+
+
+HOSTILE = """
+import sys, json, builtins, guest_runner, guest_tools
+secret = "hunter2-" + "x" * 10000
+json.dumps = lambda *a, **k: "poisoned"
+builtins.len = lambda x: -1
+sys.modules["leak"] = type(sys)("leak")
+sys.modules["leak"].secret = secret
+guest_runner.run = lambda *a, **k: "poisoned"
+guest_tools.ToolFunction.__call__ = lambda *a, **k: "poisoned"
+big = [secret + str(i) for i in range(5)]
+print("done")
+"""
+
+
+def test_restored_memory_equals_a_new_instance(instance: GuestInstance) -> None:
+    _run(instance, HOSTILE)
+    assert instance.restore()
+    fresh = GuestInstance(guest_runtime(fuel=False))
+    try:
+        assert _memory(instance) == _memory(fresh)
+    finally:
+        fresh.close()
+
+
+def test_nothing_of_a_hostile_run_reaches_the_next(instance: GuestInstance) -> None:
+    _run(instance, HOSTILE)
+    assert instance.restore()
+    result = _run(
+        instance,
+        "import sys, json\n"
+        "print(json.dumps([1]), len('ab'), 'leak' in sys.modules, 'secret' in globals(), 'big' in globals())",
+    )
+    assert result.stdout == "[1] 2 False False False\n"  # type: ignore[attr-defined]
+    memory = _memory(instance)
+    assert b"hunter2-" not in memory
+
+
+def test_each_restored_run_draws_new_random_numbers(instance: GuestInstance) -> None:
+    code = "import random, os\nprint(random.random(), os.urandom(8).hex())"
+    seen = set()
+    for _ in range(3):
+        seen.add(_run(instance, code).stdout)  # type: ignore[attr-defined]
+        assert instance.restore()
+    assert len(seen) == 3
+
+
+def test_options_are_sent_again_after_a_restore(instance: GuestInstance) -> None:
+    low = Limits(timeout=5.0, recursion_limit=60)
+    code = "import sys\nsys.getrecursionlimit()"
+    assert _run(instance, code, low).value == 60  # type: ignore[attr-defined]
+    assert instance.restore()
+    assert _run(instance, code, low).value == 60  # type: ignore[attr-defined]
+
+
+def test_fuel_is_the_same_as_on_a_new_instance() -> None:
+    runtime = guest_runtime(fuel=True)
+    limits = Limits(timeout=5.0, fuel=10**9)
+    code = "sum(i * i for i in range(1000))"
+    used = GuestInstance(runtime)
+    try:
+        run_on(used, "x = [str(i) for i in range(5000)]", limits, new_state(limits), fresh=True)
+        assert used.restore()
+        restored = run_on(used, code, limits, new_state(limits), fresh=True)
+    finally:
+        used.close()
+    new = GuestInstance(runtime)
+    try:
+        fresh = run_on(new, code, limits, new_state(limits), fresh=True)
+    finally:
+        new.close()
+    assert restored.fuel_consumed == fresh.fuel_consumed
+
+
+@pytest.mark.parametrize(
+    ("code", "limits"),
+    [
+        pytest.param("x = bytearray(64 * 2**20)", LIMITS, id="grew-memory"),
+        pytest.param("import time\ntime.sleep(0.2)", LIMITS, id="long-run"),
+        pytest.param("while True: pass", Limits(timeout=0.1), id="timed-out"),
+        pytest.param("def f(): return [f()]\nf()", Limits(timeout=5.0, recursion_limit=10**6), id="crashed"),
+    ],
+)
+def test_some_instances_are_never_restored(
+    instance: GuestInstance, code: str, limits: Limits, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runtime._instance, "SHORT_RUN", 0.1)
+    run_on(instance, code, limits, new_state(limits), fresh=True)
+    assert not instance.restore()
+
+
+def test_an_instance_serves_at_most_max_runs(instance: GuestInstance) -> None:
+    for _ in range(MAX_RUNS - 1):
+        _run(instance, "1")
+        assert instance.restore()
+    _run(instance, "1")
+    assert not instance.restore()
+
+
+@tool(inline=True)
+def double(x: int) -> int:
+    """Twice x."""
+    return 2 * x
+
+
+def test_a_sandbox_reuses_instances_and_runs_stay_isolated() -> None:
+    made: list[GuestInstance] = []
+    original = GuestInstance.__init__
+
+    def counting(self: GuestInstance, *args: object, **kwargs: object) -> None:
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+        made.append(self)
+
+    GuestInstance.__init__ = counting  # type: ignore[method-assign]
+    try:
+        with Sandbox(tools=ToolSet([double]), limits=LIMITS, pool_size=2) as sb:
+            sb.wait_ready(timeout=60)
+            for i in range(60):
+                result = sb.run(f"seen = globals().get('mark')\nmark = {i}\nprint(seen, double({i}))")
+                assert result.error is None, result.error
+                assert result.stdout == f"None {2 * i}\n"
+    finally:
+        GuestInstance.__init__ = original  # type: ignore[method-assign]
+    assert len(made) < 20, f"{len(made)} instances made for 60 runs: none was restored"
