@@ -245,18 +245,43 @@ class PristineMemory:
         self._linux.live.discard(self.image_start)
 
 
-def _maps() -> list[tuple[int, int, str, int, int, int, str]]:
-    """``/proc/self/maps``: (start, end, permissions, offset, device, inode, path) per mapping."""
-    out = []
-    with open("/proc/self/maps") as maps:
-        for line in maps:
-            fields = line.split(maxsplit=5)
-            start, _, end = fields[0].partition("-")
-            major, _, minor = fields[3].partition(":")
-            path = fields[5].rstrip("\n") if len(fields) > 5 else ""
-            device = os.makedev(int(major, 16), int(minor, 16))
-            out.append((int(start, 16), int(end, 16), fields[1], int(fields[2], 16), device, int(fields[4]), path))
-    return out
+_ANON = " rw-p 00000000 00:00 0"
+"""How ``/proc/self/maps`` goes on after the range for a private zero-page mapping."""
+
+
+def _line(maps: str, at: int) -> str:
+    """The whole line of ``/proc/self/maps`` around index ``at``."""
+    end = maps.find("\n", at)
+    return maps[maps.rfind("\n", 0, at) + 1 : end if end >= 0 else len(maps)]
+
+
+def _around(maps: str, start: int, end: int) -> tuple[int, int] | None:
+    """The zero-page mappings right before ``start`` and after ``end``, if any,
+    widened to ``(base, end)``; None unless guard pages (``---p``) bound them.
+    Only searches the text: parsing every line costs milliseconds in a busy process."""
+    base = start
+    at = maps.find(f"-{start:x}{_ANON}")
+    if at >= 0:
+        base = int(_line(maps, at).partition("-")[0], 16)
+    at = maps.find(f"\n{end:x}-")
+    if at >= 0 and _line(maps, at + 1).split()[1:5] == _ANON.split()[:4]:
+        end = int(_line(maps, at + 1).split()[0].partition("-")[2], 16)
+    guard_before = maps.find(f"-{base:x} ---p ")
+    guard_after = maps.find(f"\n{end:x}-")
+    if guard_before < 0 or guard_after < 0 or _line(maps, guard_after + 1).split()[1] != "---p":
+        return None
+    return base, end
+
+
+def _images(maps: str, path: str) -> list[list[str]]:
+    """The fields of every read-write private mapping of ``path``."""
+    found, at = [], maps.find(path)
+    while at >= 0:
+        fields = _line(maps, at).split()
+        if fields[1] == "rw-p" and fields[5:] == [path]:
+            found.append(fields)
+        at = maps.find(path, at + len(path))
+    return found
 
 
 def locate_memory(artifact: Path) -> PristineMemory | None:
@@ -267,33 +292,28 @@ def locate_memory(artifact: Path) -> PristineMemory | None:
     if linux is None or not linux.supported:
         return None
     path, live = str(artifact), linux.live
-    maps = _maps()
-    found = [i for i, m in enumerate(maps) if m[6] == path and m[2] == "rw-p" and m[0] not in live]
+    with open("/proc/self/maps") as file:
+        maps = file.read()
+    # The guest's copy-on-write image: the artifact's one read-write private mapping.
+    found = [fields for fields in _images(maps, path) if int(fields[0].partition("-")[0], 16) not in live]
     if len(found) != 1:
         return None
-    at = found[0]
-    image_start, image_end, _, offset, device, inode, _ = maps[at]
-    first, last = at, at
-    if at > 0 and maps[at - 1][1] == image_start and maps[at - 1][2] == "rw-p" and maps[at - 1][5] == 0:
-        first = at - 1
-    if at + 1 < len(maps) and maps[at + 1][0] == image_end and maps[at + 1][2] == "rw-p" and maps[at + 1][5] == 0:
-        last = at + 1
-    # Guard pages on both sides: the reservation of this memory and no other.
-    if first == 0 or last + 1 >= len(maps):
-        return None
-    before, after = maps[first - 1], maps[last + 1]
-    if before[1] != maps[first][0] or before[2] != "---p" or after[0] != maps[last][1] or after[2] != "---p":
-        return None
-    image = _image(linux, path, device, inode)
-    if image is None or offset + (image_end - image_start) > image.size:
+    span, _, offset, device_text, inode, _ = found[0]
+    start, _, end = span.partition("-")
+    major, _, minor = device_text.partition(":")
+    image_start, image_end = int(start, 16), int(end, 16)
+    device = os.makedev(int(major, 16), int(minor, 16))
+    bounds = _around(maps, image_start, image_end)
+    image = _image(linux, path, device, int(inode))
+    if bounds is None or image is None or int(offset, 16) + (image_end - image_start) > image.size:
         return None
     memory = PristineMemory(
         linux,
-        base=maps[first][0],
+        base=bounds[0],
         image_start=image_start,
         image_end=image_end,
-        end=maps[last][1],
-        source=image.address + offset - image_start,
+        end=bounds[1],
+        source=image.address + int(offset, 16) - image_start,
     )
     try:
         if memory.grown() or memory.written_pages():
