@@ -2,10 +2,10 @@
 
 Instantiating costs ~2 ms and the first calls into a new instance several
 more of copy-on-write faults; a pooled, warmed instance has paid both, so a
-run only pays for itself. After a short run the instance is restored to its
-state at instantiation (``GuestInstance.restore``: its written pages get
-their original bytes back, ~0.2 ms) and goes back into the pool, warm; any
-other used instance is freed. Filling comes before warming: a new instance goes
+run only pays for itself. After a short run the instance is restored
+(``GuestInstance.restore``: its written pages get back the bytes they had
+after its warm-up, or at instantiation if it was never warmed; ~0.2 ms) and
+goes back into the pool; any other used instance is freed. Filling comes before warming: a new instance goes
 into the pool cold at once, and is warmed (~11 ms) only while the pool is
 full and no run is in flight. Under load the pool so keeps up at the rate
 instances can be made, each run still saving the instantiation, and when
@@ -111,6 +111,8 @@ class InstancePool:
                         # The refill thread's predicate may now hold (no run in
                         # flight, or none left); otherwise release() wakes it.
                         self._cond.notify_all()
+                    if keep:
+                        instance.keep()
                     return instance
                 used = self._used.pop() if self._used else None  # the latest: its pages are likeliest cached
             if used is not None:
@@ -120,7 +122,9 @@ class InstancePool:
         elif not keep:
             with self._cond:
                 self._busy += 1
-        return GuestInstance(self.runtime())
+        # Only the pool restores: an instance made here for a session, or for a
+        # pool of size 0, will never be.
+        return GuestInstance(self.runtime(), restorable=self.size > 0 and not keep)
 
     def release(self, instance: GuestInstance) -> None:
         """Hand back an instance from ``acquire``: restored for another run if it
@@ -214,11 +218,11 @@ class InstancePool:
                     self._cond.notify_all()
 
     def _put_back(self, used: GuestInstance) -> None:
-        """Restore a used instance into the pool (first in line: it is warm), or free it."""
+        """Restore a used instance into the pool (first in line if it is warm), or free it."""
         if used.restore():
             with self._cond:
                 if len(self._ready) < self.size and not self._closed:
-                    self._ready.appendleft(used)
+                    (self._ready.appendleft if used.warmed else self._ready.append)(used)
                     self._cond.notify_all()
                     return
         used.close()

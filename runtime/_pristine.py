@@ -1,15 +1,22 @@
-"""Putting a used guest's linear memory back the way instantiation left it.
+"""Putting a used guest's linear memory back the way it was before the run.
 
 Everything a script can change lives in its instance's linear memory: the
 interpreter, its heap, the guest wrapper, libc. wasmtime maps that memory
 copy-on-write from the compiled artifact (``.cwasm``) on disk, plus zero
 pages around the image. A page the guest has written is therefore a private
 (anonymous) page in the mapping; every other page still reads as the file or
-as zeros. So an instance is made pristine again by finding its written pages
-with Linux's ``PAGEMAP_SCAN`` ioctl (6.7+) and copying the original bytes
-back over them (zeros outside the image). That costs ~0.2 ms on this
-project's VM (the scan, then a copy per written range) instead of a new
+as zeros. So an instance is put back by finding its written pages with
+Linux's ``PAGEMAP_SCAN`` ioctl (6.7+, ``_page_scan``) and copying the right
+bytes over them. That costs ~0.2 ms on this project's VM instead of a new
 instantiation (~2 ms) and its page faults: the restored pages stay resident.
+
+The right bytes are those of the state saved after the instance's trusted
+warm-up (``PristineMemory.save`` copies the pages it wrote aside, ~0.5 MiB),
+or, for an instance that was never warmed, those instantiation left (the
+artifact's, or zeros). Restoring to the warmed state keeps what the warm-up
+did (caches filled, code specialised, options parsed), which a run would
+otherwise redo: ~0.1-0.2 ms on this VM. The warm state holds one state of
+``random`` for every run, so the guest runner reseeds it on each fresh run.
 
 What is not in linear memory does not carry a script's data: wasm globals
 (the stack pointer returns to its start when the export returns; the
@@ -31,126 +38,12 @@ from __future__ import annotations
 import ctypes
 import mmap
 import os
-import sys
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from ._page_scan import MEMORY, PAGE, Iovec, Linux, Scanner, memory_lock, process, restoring_supported, zero
+
 __all__ = ["PristineMemory", "locate_memory", "memory_lock", "restoring_supported"]
-
-_PAGE = mmap.PAGESIZE
-_IS_FILE, _IS_PRESENT, _IS_SWAPPED, _IS_PFNZERO = 1 << 2, 1 << 3, 1 << 4, 1 << 5
-"""``PAGE_IS_*`` categories of ``<linux/fs.h>``."""
-_VEC = 512
-"""Ranges returned per ``PAGEMAP_SCAN`` call; the scan continues if there are more."""
-
-
-class _Region(ctypes.Structure):
-    _fields_ = [("start", ctypes.c_uint64), ("end", ctypes.c_uint64), ("categories", ctypes.c_uint64)]
-
-
-class _ScanArg(ctypes.Structure):
-    _fields_ = [
-        (name, ctypes.c_uint64)
-        for name in (
-            "size", "flags", "start", "end", "walk_end", "vec", "vec_len", "max_pages",
-            "category_inverted", "category_mask", "category_anyof_mask", "return_mask",
-        )
-    ]  # fmt: skip
-
-
-# _IOWR('f', 16, struct pm_scan_arg)
-_PAGEMAP_SCAN = (3 << 30) | (ctypes.sizeof(_ScanArg) << 16) | (ord("f") << 8) | 16
-
-
-class _Linux:
-    """The process-wide handles the scans and restores use, opened on first use."""
-
-    def __init__(self) -> None:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.ioctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p]
-        libc.ioctl.restype = ctypes.c_int
-        libc.process_vm_readv.argtypes = [
-            ctypes.c_int, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong
-        ]  # fmt: skip
-        libc.process_vm_readv.restype = ctypes.c_ssize_t
-        libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
-        libc.mmap.restype = ctypes.c_void_p
-        self.libc = libc
-        self.pagemap = os.open("/proc/self/pagemap", os.O_RDONLY | os.O_CLOEXEC)
-        self.images: dict[str, _Image] = {}
-        self.live: set[int] = set()
-        """Image addresses of the located memories of live instances."""
-        self.supported = self._probe()
-
-    def _probe(self) -> bool:
-        """True if ``PAGEMAP_SCAN`` works (on an untouched page: nothing written)."""
-        self._blank = mmap.mmap(-1, _PAGE)
-        address = ctypes.addressof(ctypes.c_char.from_buffer(self._blank))
-        try:
-            return _Scanner(self).written(address, address + _PAGE) == []
-        except OSError:
-            return False
-
-
-_lock = threading.Lock()
-_linux: list[_Linux] = []
-
-
-def memory_lock() -> threading.Lock:
-    """Held while an instance is made or freed, so a new instance's memory is
-    told apart from the others' in ``/proc/self/maps``."""
-    return _lock
-
-
-def _process() -> _Linux | None:
-    if not _linux and sys.platform == "linux":
-        try:
-            _linux.append(_Linux())
-        except OSError:  # no /proc: treated as unsupported
-            return None
-    return _linux[0] if _linux else None
-
-
-def restoring_supported() -> bool:
-    """True on Linux with a working ``PAGEMAP_SCAN`` (checked once)."""
-    process = _process()
-    return process is not None and process.supported
-
-
-class _Scanner:
-    """One ``PAGEMAP_SCAN`` buffer (an instance's: used by one thread at a time)."""
-
-    def __init__(self, linux: _Linux) -> None:
-        self._linux = linux
-        self._vec = (_Region * _VEC)()
-        # Written pages: present and private (not the file's, not the shared
-        # zero page), or swapped out.
-        self._arg = _ScanArg(
-            size=ctypes.sizeof(_ScanArg),
-            vec=ctypes.addressof(self._vec),
-            vec_len=_VEC,
-            category_inverted=_IS_FILE | _IS_PFNZERO,
-            category_mask=_IS_FILE | _IS_PFNZERO,
-            category_anyof_mask=_IS_PRESENT | _IS_SWAPPED,
-            return_mask=_IS_PRESENT | _IS_SWAPPED,
-        )
-
-    def written(self, start: int, end: int) -> list[tuple[int, int]]:
-        """The written ranges in ``[start, end)``. Raises ``OSError`` if the scan fails."""
-        arg, vec, linux = self._arg, self._vec, self._linux
-        out: list[tuple[int, int]] = []
-        arg.start, arg.end = start, end
-        while True:
-            found = linux.libc.ioctl(linux.pagemap, _PAGEMAP_SCAN, ctypes.byref(arg))
-            if found < 0:
-                errno = ctypes.get_errno()
-                raise OSError(errno, f"PAGEMAP_SCAN: {os.strerror(errno)}")
-            fields = memoryview(vec).cast("B").cast("Q")[: 3 * found].tolist()
-            out.extend(zip(fields[0::3], fields[1::3], strict=True))
-            if arg.walk_end >= end:
-                return out
-            arg.start = arg.walk_end
 
 
 @dataclass(frozen=True)
@@ -163,9 +56,15 @@ class _Image:
     size: int
 
 
-def _image(linux: _Linux, path: str, device: int, inode: int) -> _Image | None:
+_mapped: dict[str, _Image] = {}
+"""Each artifact's image by path (kept for the life of the process)."""
+_live: set[int] = set()
+"""Image addresses of the located memories of live instances (under ``memory_lock``)."""
+
+
+def _image(linux: Linux, path: str, device: int, inode: int) -> _Image | None:
     """The artifact at ``path`` if it is still the file wasmtime mapped (same inode)."""
-    image = linux.images.get(path)
+    image = _mapped.get(path)
     if image is not None and (image.device, image.inode) == (device, inode):
         return image
     try:
@@ -180,12 +79,27 @@ def _image(linux: _Linux, path: str, device: int, inode: int) -> _Image | None:
         return None
     if address in (None, ctypes.c_void_p(-1).value):
         return None
-    image = linux.images[path] = _Image(device, inode, address, stat.st_size)
+    image = _mapped[path] = _Image(device, inode, address, stat.st_size)
     return image
 
 
-class _Iovec(ctypes.Structure):
-    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+def _outside(ranges: list[tuple[int, int]], holes: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The parts of ``ranges`` outside every range in ``holes`` (both sorted, disjoint)."""
+    out, first, count = [], 0, len(holes)
+    for start, stop in ranges:
+        while first < count and holes[first][1] <= start:
+            first += 1
+        at = first
+        while start < stop:
+            if at < count and holes[at][0] < stop:
+                if holes[at][0] > start:
+                    out.append((start, holes[at][0]))
+                start = max(start, holes[at][1])
+                at += 1
+            else:
+                out.append((start, stop))
+                break
+    return out
 
 
 class PristineMemory:
@@ -196,19 +110,22 @@ class PristineMemory:
     lie guard pages until the guest grows its memory.
     """
 
-    def __init__(self, linux: _Linux, *, base: int, image_start: int, image_end: int, end: int, source: int) -> None:
+    def __init__(self, linux: Linux, *, base: int, image_start: int, image_end: int, end: int, source: int) -> None:
         self.base, self.image_start, self.image_end, self.end = base, image_start, image_end, end
         self._linux = linux
         self._source = source
         """The address of the original of guest address a is ``_source + a``."""
-        self._scanner = _Scanner(linux)
+        self._scanner = Scanner(linux)
         self._probe = ctypes.create_string_buffer(1)
-        self._local = _Iovec(ctypes.addressof(self._probe), 1)
-        self._remote = _Iovec(end, 1)
+        self._local = Iovec(ctypes.addressof(self._probe), 1)
+        self._remote = Iovec(end, 1)
+        self._saved: list[tuple[int, int]] = []
+        """The written ranges at ``save``; their bytes then, end to end, in ``_saved_bytes``."""
+        self._saved_bytes = memoryview(b"")
 
     def written_pages(self) -> int:
         """How many pages differ from instantiation now (or may: written at some point)."""
-        return sum(stop - start for start, stop in self._scanner.written(self.base, self.end)) // _PAGE
+        return sum(stop - start for start, stop in self._scanner.written(self.base, self.end)) // PAGE
 
     def grown(self) -> bool:
         """True once the guest has grown its memory: the page at ``end`` became readable."""
@@ -217,32 +134,74 @@ class PristineMemory:
         )
         return bool(read == 1)
 
-    def restore(self) -> bool:
-        """Copy the original bytes over every written page. False (nothing
-        restored; discard the instance) if the memory grew or the scan failed."""
+    def _written(self) -> list[tuple[int, int]] | None:
+        """The written ranges; None if the memory grew (or the scan failed):
+        then it cannot be put back."""
         if self.grown():
-            return False
+            return None
         try:
-            ranges = self._scanner.written(self.base, self.end)
+            return self._scanner.written(self.base, self.end)
         except OSError:
+            return None
+
+    def save(self) -> bool:
+        """Make the memory as it is now (after the trusted warm-up, before any
+        script) the state ``restore`` returns to: its written pages are copied
+        aside. False (nothing saved) if the memory grew or the scan failed."""
+        ranges = self._written()
+        if ranges is None:
             return False
-        image_start, image_end, source = self.image_start, self.image_end, self._source
+        saved = bytearray(sum(stop - start for start, stop in ranges))
+        view, at = memoryview(saved), 0
         for start, stop in ranges:
-            if start < image_start:  # zeros before the image
-                cut = min(stop, image_start)
-                ctypes.memset(start, 0, cut - start)
-                start = cut
-            if start < stop and start < image_end:
-                cut = min(stop, image_end)
-                ctypes.memmove(start, source + start, cut - start)
-                start = cut
-            if start < stop:  # zeros after it
-                ctypes.memset(start, 0, stop - start)
+            view[at : at + stop - start] = MEMORY[start:stop]
+            at += stop - start
+        self._saved, self._saved_bytes = ranges, view
         return True
+
+    @property
+    def saved_bytes(self) -> int:
+        """The size of the state saved by ``save`` (0: none; ``restore`` returns to instantiation)."""
+        return len(self._saved_bytes)
+
+    def drop_saved(self) -> None:
+        """Forget the saved state (the instance will not be restored again)."""
+        self._saved, self._saved_bytes = [], memoryview(b"")
+
+    def restore(self) -> bool:
+        """Put back the saved state (``save``), or the state at instantiation if
+        none was saved. False (nothing restored; discard the instance) if the
+        memory grew or the scan failed."""
+        ranges = self._written()
+        if ranges is None:
+            return False
+        # Slice assignments copy with the GIL held: ~100 ctypes calls would
+        # each release and retake it, a thread switch apiece when runs contend.
+        for start, stop in _outside(ranges, self._saved):
+            self._original(start, stop)
+        saved, at = self._saved_bytes, 0
+        for start, stop in self._saved:  # all of them: a saved page stays private, written or not
+            MEMORY[start:stop] = saved[at : at + stop - start]
+            at += stop - start
+        return True
+
+    def _original(self, start: int, stop: int) -> None:
+        """Copy the bytes instantiation left in ``[start, stop)`` back."""
+        image_start, image_end = self.image_start, self.image_end
+        if start < image_start:  # zeros before the image
+            cut = min(stop, image_start)
+            zero(start, cut)
+            start = cut
+        if start < stop and start < image_end:
+            cut = min(stop, image_end)
+            MEMORY[start:cut] = MEMORY[self._source + start : self._source + cut]
+            start = cut
+        if start < stop:  # zeros after it
+            zero(start, stop)
 
     def forget(self) -> None:
         """The instance is being freed (call with ``memory_lock`` held)."""
-        self._linux.live.discard(self.image_start)
+        _live.discard(self.image_start)
 
 
 _ANON = " rw-p 00000000 00:00 0"
@@ -264,8 +223,8 @@ def _around(maps: str, start: int, end: int) -> tuple[int, int] | None:
     if at >= 0:
         base = int(_line(maps, at).partition("-")[0], 16)
     at = maps.find(f"\n{end:x}-")
-    if at >= 0 and _line(maps, at + 1).split()[1:5] == _ANON.split()[:4]:
-        end = int(_line(maps, at + 1).split()[0].partition("-")[2], 16)
+    if at >= 0 and (fields := _line(maps, at + 1).split())[1:5] == _ANON.split():
+        end = int(fields[0].partition("-")[2], 16)
     guard_before = maps.find(f"-{base:x} ---p ")
     guard_after = maps.find(f"\n{end:x}-")
     if guard_before < 0 or guard_after < 0 or _line(maps, guard_after + 1).split()[1] != "---p":
@@ -288,10 +247,10 @@ def locate_memory(artifact: Path) -> PristineMemory | None:
     """The memory of the instance just made from ``artifact`` (call with
     ``memory_lock`` held, right after instantiating), or None if it cannot be
     told apart, does not look as expected or is not pristine."""
-    linux = _process()
+    linux = process()
     if linux is None or not linux.supported:
         return None
-    path, live = str(artifact), linux.live
+    path, live = str(artifact), _live
     with open("/proc/self/maps") as file:
         maps = file.read()
     # The guest's copy-on-write image: the artifact's one read-write private mapping.

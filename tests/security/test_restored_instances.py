@@ -1,9 +1,11 @@
 """A used instance restored for another run is, by effect, a fresh one.
 
-``GuestInstance.restore`` copies the original bytes over every page a run
-wrote (``runtime/_pristine.py``). These tests prove it by comparing memory
-byte for byte with a never-used instance, by hostile runs whose leftovers
-the next run must not see, and by the cases that must never be restored.
+``GuestInstance.restore`` copies the saved bytes over every page a run wrote
+(``runtime/_pristine.py``): those of the state after the trusted warm-up,
+or, for an instance never warmed, those of instantiation. These tests prove
+it for both by comparing memory byte for byte (with the state after the
+warm-up; with a never-used instance), by hostile runs whose leftovers the
+next run must not see, and by the cases that must never be restored.
 """
 
 from __future__ import annotations
@@ -44,10 +46,15 @@ def patient(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(runtime._instance, "SHORT_RUN", 60.0)
 
 
-@pytest.fixture
-def instance() -> Iterator[GuestInstance]:
+@pytest.fixture(params=["warmed", "cold"])
+def instance(request: pytest.FixtureRequest) -> Iterator[GuestInstance]:
+    """An instance as the pool hands them out: warmed (restored to its state
+    after the warm-up), or cold (made under load; restored to instantiation)."""
     made = GuestInstance(guest_runtime(fuel=False))
     assert made.memory is not None, "the instance's memory was not located"
+    if request.param == "warmed":
+        made.warm()
+        assert made.memory.saved_bytes > 0, "the warmed state was not saved"
     yield made
     made.close()
 
@@ -66,14 +73,29 @@ print("done")
 """
 
 
-def test_restored_memory_equals_a_new_instance(instance: GuestInstance) -> None:
-    _run(instance, HOSTILE)
-    assert instance.restore()
+def test_restored_memory_equals_a_new_instance() -> None:
+    cold = GuestInstance(guest_runtime(fuel=False))
     fresh = GuestInstance(guest_runtime(fuel=False))
     try:
-        assert _memory(instance) == _memory(fresh)
+        _run(cold, HOSTILE)
+        assert cold.restore()
+        assert _memory(cold) == _memory(fresh)
     finally:
+        cold.close()
         fresh.close()
+
+
+def test_restored_memory_equals_the_state_after_the_warm_up() -> None:
+    warmed = GuestInstance(guest_runtime(fuel=False))
+    try:
+        warmed.warm()
+        before = _memory(warmed)
+        _run(warmed, HOSTILE)
+        assert _memory(warmed) != before
+        assert warmed.restore()
+        assert _memory(warmed) == before
+    finally:
+        warmed.close()
 
 
 def test_nothing_of_a_hostile_run_reaches_the_next(instance: GuestInstance) -> None:
@@ -89,21 +111,23 @@ def test_nothing_of_a_hostile_run_reaches_the_next(instance: GuestInstance) -> N
     assert b"hunter2-" not in memory
 
 
-def test_each_restored_run_draws_new_random_numbers(instance: GuestInstance) -> None:
-    code = "import random, os\nprint(random.random(), os.urandom(8).hex())"
+@pytest.mark.parametrize("draw", ["random.random()", "os.urandom(8).hex()"], ids=["random", "urandom"])
+def test_each_restored_run_draws_new_random_numbers(instance: GuestInstance, draw: str) -> None:
     seen = set()
     for _ in range(3):
-        seen.add(_run(instance, code).stdout)  # type: ignore[attr-defined]
+        seen.add(_run(instance, f"import random, os\n{draw}").value)  # type: ignore[attr-defined]
         assert instance.restore()
     assert len(seen) == 3
 
 
-def test_options_are_sent_again_after_a_restore(instance: GuestInstance) -> None:
-    low = Limits(timeout=5.0, recursion_limit=60)
+@pytest.mark.parametrize("limit", [60, Limits().recursion_limit], ids=["other-options", "default-options"])
+def test_options_hold_after_a_restore(instance: GuestInstance, limit: int) -> None:
+    """The host knows which options the restored guest has: each run gets its own."""
     code = "import sys\nsys.getrecursionlimit()"
-    assert _run(instance, code, low).value == 60  # type: ignore[attr-defined]
+    other = 200 if limit != 200 else 300
+    assert _run(instance, code, Limits(timeout=5.0, recursion_limit=other)).value == other  # type: ignore[attr-defined]
     assert instance.restore()
-    assert _run(instance, code, low).value == 60  # type: ignore[attr-defined]
+    assert _run(instance, code, Limits(timeout=5.0, recursion_limit=limit)).value == limit  # type: ignore[attr-defined]
 
 
 def test_fuel_is_the_same_as_on_a_new_instance() -> None:
@@ -140,6 +164,17 @@ def test_some_instances_are_never_restored(
     monkeypatch.setattr(runtime._instance, "SHORT_RUN", 0.1)
     run_on(instance, code, limits, new_state(limits), fresh=True)
     assert not instance.restore()
+
+
+def test_an_instance_kept_for_a_session_drops_its_saved_state() -> None:
+    made = GuestInstance(guest_runtime(fuel=False))
+    try:
+        made.warm()
+        assert made.memory is not None and made.memory.saved_bytes > 0
+        made.keep()
+        assert made.memory.saved_bytes == 0
+    finally:
+        made.close()
 
 
 def test_an_instance_serves_at_most_max_runs(instance: GuestInstance) -> None:

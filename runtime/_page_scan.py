@@ -1,0 +1,145 @@
+"""Linux primitives for restoring guest memory (see ``_pristine``).
+
+``PAGEMAP_SCAN`` (an ioctl on ``/proc/self/pagemap``, Linux 6.7+) lists the
+pages of a range that a process has written: in wasmtime's copy-on-write
+mapping of a ``.cwasm`` those are the private pages. ``MEMORY`` is the
+process's memory as one byte view, so restoring copies with slice
+assignments instead of ctypes calls.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+import os
+import sys
+import threading
+
+__all__ = ["MEMORY", "PAGE", "Iovec", "Linux", "Scanner", "memory_lock", "process", "restoring_supported", "zero"]
+
+PAGE = mmap.PAGESIZE
+_IS_FILE, _IS_PRESENT, _IS_SWAPPED, _IS_PFNZERO = 1 << 2, 1 << 3, 1 << 4, 1 << 5
+"""``PAGE_IS_*`` categories of ``<linux/fs.h>``."""
+_VEC = 512
+"""Ranges returned per ``PAGEMAP_SCAN`` call; the scan continues if there are more."""
+
+
+class _Region(ctypes.Structure):
+    _fields_ = [("start", ctypes.c_uint64), ("end", ctypes.c_uint64), ("categories", ctypes.c_uint64)]
+
+
+class _ScanArg(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_uint64)
+        for name in (
+            "size", "flags", "start", "end", "walk_end", "vec", "vec_len", "max_pages",
+            "category_inverted", "category_mask", "category_anyof_mask", "return_mask",
+        )
+    ]  # fmt: skip
+
+
+# _IOWR('f', 16, struct pm_scan_arg)
+_PAGEMAP_SCAN = (3 << 30) | (ctypes.sizeof(_ScanArg) << 16) | (ord("f") << 8) | 16
+
+
+class Linux:
+    """The process-wide handles the scans and restores use, opened on first use."""
+
+    def __init__(self) -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.ioctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p]
+        libc.ioctl.restype = ctypes.c_int
+        libc.process_vm_readv.argtypes = [
+            ctypes.c_int, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong
+        ]  # fmt: skip
+        libc.process_vm_readv.restype = ctypes.c_ssize_t
+        libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+        libc.mmap.restype = ctypes.c_void_p
+        self.libc = libc
+        self.pagemap = os.open("/proc/self/pagemap", os.O_RDONLY | os.O_CLOEXEC)
+        self.supported = self._probe()
+
+    def _probe(self) -> bool:
+        """True if ``PAGEMAP_SCAN`` works (on an untouched page: nothing written)."""
+        self._blank = mmap.mmap(-1, PAGE)
+        address = ctypes.addressof(ctypes.c_char.from_buffer(self._blank))
+        try:
+            return Scanner(self).written(address, address + PAGE) == []
+        except OSError:
+            return False
+
+
+_lock = threading.Lock()
+_linux: list[Linux] = []
+
+
+def memory_lock() -> threading.Lock:
+    """Held while an instance is made or freed, so a new instance's memory is
+    told apart from the others' in ``/proc/self/maps``."""
+    return _lock
+
+
+def process() -> Linux | None:
+    if not _linux and sys.platform == "linux":
+        try:
+            _linux.append(Linux())
+        except OSError:  # no /proc: treated as unsupported
+            return None
+    return _linux[0] if _linux else None
+
+
+def restoring_supported() -> bool:
+    """True on Linux with a working ``PAGEMAP_SCAN`` (checked once)."""
+    linux = process()
+    return linux is not None and linux.supported
+
+
+class Scanner:
+    """One ``PAGEMAP_SCAN`` buffer (an instance's: used by one thread at a time)."""
+
+    def __init__(self, linux: Linux) -> None:
+        self._linux = linux
+        self._vec = (_Region * _VEC)()
+        # Written pages: present and private (not the file's, not the shared
+        # zero page), or swapped out.
+        self._arg = _ScanArg(
+            size=ctypes.sizeof(_ScanArg),
+            vec=ctypes.addressof(self._vec),
+            vec_len=_VEC,
+            category_inverted=_IS_FILE | _IS_PFNZERO,
+            category_mask=_IS_FILE | _IS_PFNZERO,
+            category_anyof_mask=_IS_PRESENT | _IS_SWAPPED,
+            return_mask=_IS_PRESENT | _IS_SWAPPED,
+        )
+
+    def written(self, start: int, end: int) -> list[tuple[int, int]]:
+        """The written ranges in ``[start, end)``. Raises ``OSError`` if the scan fails."""
+        arg, vec, linux = self._arg, self._vec, self._linux
+        out: list[tuple[int, int]] = []
+        arg.start, arg.end = start, end
+        while True:
+            found = linux.libc.ioctl(linux.pagemap, _PAGEMAP_SCAN, ctypes.byref(arg))
+            if found < 0:
+                errno = ctypes.get_errno()
+                raise OSError(errno, f"PAGEMAP_SCAN: {os.strerror(errno)}")
+            fields = memoryview(vec).cast("B").cast("Q")[: 3 * found].tolist()
+            out.extend(zip(fields[0::3], fields[1::3], strict=True))
+            if arg.walk_end >= end:
+                return out
+            arg.start = arg.walk_end
+
+
+MEMORY = memoryview((ctypes.c_char * (sys.maxsize >> 1)).from_address(0)).cast("B")
+"""The process's memory as one byte view (as in ``_abi``)."""
+_ZEROS = memoryview(bytes(64 * PAGE))
+
+
+def zero(start: int, stop: int) -> None:
+    while start < stop:
+        step = min(stop - start, len(_ZEROS))
+        MEMORY[start : start + step] = _ZEROS[:step]
+        start += step
+
+
+class Iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
