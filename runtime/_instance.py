@@ -78,9 +78,9 @@ class GuestInstance:
     Raises ``GuestBuildError`` when instantiation itself fails.
     """
 
-    def __init__(self, runtime: GuestRuntime, *, restorable: bool = True) -> None:
-        """``restorable=False``: the instance will serve one run or session and
-        be freed, so its memory is not looked up for restoring (~0.7 ms)."""
+    def __init__(self, runtime: GuestRuntime, *, located: bool = True) -> None:
+        """``located=False``: the instance will serve one run and be freed, so
+        its memory is not looked up (~0.7 ms) to be restored or mapped sparingly."""
         self.runtime = runtime
         self.store = Store(runtime.engine)
         self.key = context_key(self.store._context())
@@ -99,7 +99,7 @@ class GuestInstance:
                 instance = runtime.linker.instantiate(self.store, runtime.component)
             except WasmtimeError as exc:
                 raise not_instantiated(exc) from exc
-            if restorable and restoring_supported():
+            if located and restoring_supported():
                 self.memory = locate_memory(runtime.artifact)
         func = instance.get_func(self.store, "run")
         if func is None:

@@ -122,9 +122,9 @@ class InstancePool:
         elif not keep:
             with self._cond:
                 self._busy += 1
-        # Only the pool restores: an instance made here for a session, or for a
-        # pool of size 0, will never be.
-        return GuestInstance(self.runtime(), restorable=self.size > 0 and not keep)
+        # One run on a new instance from a pool of size 0, then it is freed:
+        # no need to find its memory (to restore it, or map less of it).
+        return GuestInstance(self.runtime(), located=self.size > 0 or keep)
 
     def release(self, instance: GuestInstance) -> None:
         """Hand back an instance from ``acquire``: restored for another run if it

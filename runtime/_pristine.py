@@ -41,6 +41,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ._fault_around import disable_fault_around
 from ._page_scan import MEMORY, PAGE, Iovec, Linux, Scanner, memory_lock, process, restoring_supported, zero
 
 __all__ = ["PristineMemory", "locate_memory", "memory_lock", "restoring_supported"]
@@ -280,4 +281,5 @@ def locate_memory(artifact: Path) -> PristineMemory | None:
     except OSError:
         return None
     live.add(image_start)
+    disable_fault_around(memory.base, memory.end)  # before the guest reads a page
     return memory

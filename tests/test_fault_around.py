@@ -1,0 +1,80 @@
+"""A guest's memory maps only the pages it reads (``runtime/_fault_around.py``).
+
+Measured by effect: the resident size Linux reports for the instance's
+image mapping (``/proc/self/smaps``), with the registration and without.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+from collections.abc import Iterator
+
+import pytest
+
+import runtime._pristine
+from runtime import Limits
+from runtime._driver import new_state, run_on
+from runtime._engine import guest_runtime
+from runtime._fault_around import disable_fault_around
+from runtime._instance import GuestInstance
+from runtime._pristine import restoring_supported
+
+
+def _can_disable() -> bool:
+    if not restoring_supported():
+        return False
+    probe = mmap.mmap(-1, mmap.PAGESIZE)
+    try:
+        address = ctypes.addressof(ctypes.c_char.from_buffer(probe))
+        return disable_fault_around(address, address + mmap.PAGESIZE)
+    finally:
+        probe.close()
+
+
+pytestmark = pytest.mark.skipif(not _can_disable(), reason="needs Linux 6.7+ with userfaultfd allowed")
+
+
+def _resident_kib(address: int) -> int:
+    """``Rss`` of the mapping that holds ``address``."""
+    with open("/proc/self/smaps") as file:
+        inside = False
+        for line in file:
+            head = line.split(maxsplit=1)[0]
+            if "-" in head and ":" not in head:
+                start, _, end = head.partition("-")
+                inside = int(start, 16) <= address < int(end, 16)
+            elif inside and line.startswith("Rss:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no mapping holds {address:#x}")
+
+
+def _first_run(instance: GuestInstance) -> int:
+    limits = Limits(timeout=5.0)
+    assert run_on(instance, "import json\nprint(json.dumps([1]))", limits, new_state(limits), fresh=True).ok
+    assert instance.memory is not None
+    return _resident_kib(instance.memory.image_start)
+
+
+@pytest.fixture
+def instances() -> Iterator[list[GuestInstance]]:
+    made: list[GuestInstance] = []
+    yield made
+    for instance in made:
+        instance.close()
+
+
+def test_a_new_instance_maps_far_fewer_pages_than_fault_around_would(
+    instances: list[GuestInstance], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    instances.append(GuestInstance(guest_runtime(fuel=False)))
+    registered = _first_run(instances[0])
+    monkeypatch.setattr(runtime._pristine, "disable_fault_around", lambda start, end: False)
+    instances.append(GuestInstance(guest_runtime(fuel=False)))
+    plain = _first_run(instances[1])
+    # Measured: ~1.2 MiB against ~7.5 MiB.
+    assert registered * 3 < plain, (registered, plain)
+
+
+def test_a_range_that_cannot_be_registered_is_refused() -> None:
+    assert not disable_fault_around(0, mmap.PAGESIZE)  # nothing is mapped at address 0
