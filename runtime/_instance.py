@@ -15,6 +15,7 @@ from ._errors import ExecutionError, GuestBuildError
 from ._limits import Limits
 from ._outcome import run_options
 from ._pristine import PristineMemory, locate_memory, memory_lock, restoring_supported
+from ._random_state import LOCATE_RANDOM, RandomState
 from ._run_state import REGISTRY, OutputCapture, RunState, Stop, register, should_stop, unregister
 from ._traps import convert_trap, not_instantiated
 
@@ -109,6 +110,8 @@ class GuestInstance:
         """The options the guest last received (None: none yet): the same again are sent as ""."""
         self._saved_options: str | None = None
         """The options the guest had received when its memory was saved."""
+        self._random: RandomState | None = None
+        """Where the warm-up found ``random``'s state (restores write a new one)."""
         self.alive = True
         self.warmed = False
         """True once ``warm`` has run: the pool hands these out first."""
@@ -145,11 +148,16 @@ class GuestInstance:
             options = run_options(_DEFAULTS.recursion_limit, fresh=True, tools=tools_json)
             for code in _WARM_UP:
                 self._run(code, options)
+            memory = self.memory
+            if memory is not None:
+                located = self._run(LOCATE_RANDOM, options)
+                self._random = RandomState.found(located, memory.base, memory.end - memory.base)
         finally:
             unregister(self.key)
         self.warmed = True
-        # Restores return here, warm, rather than to the cold instantiated state.
-        if self.memory is not None and self.memory.save():
+        # Restores return here, warm, rather than to the cold instantiated state,
+        # only if each restored run can get a new random sequence.
+        if self.memory is not None and self._random is not None and self.memory.save():
             self._saved_options = self._options
 
     def execute(self, code: str, options: str, state: RunState, *, memory_bytes: int, fuel: int | None) -> RawOutcome:
@@ -188,6 +196,8 @@ class GuestInstance:
             return False
         if not memory.restore():
             return False
+        if memory.saved_bytes and self._random is not None:
+            self._random.reseed()
         # The guest's options are back to what it had then.
         self._options = self._saved_options
         return True

@@ -16,7 +16,8 @@ or, for an instance that was never warmed, those instantiation left (the
 artifact's, or zeros). Restoring to the warmed state keeps what the warm-up
 did (caches filled, code specialised, options parsed), which a run would
 otherwise redo: ~0.1-0.2 ms on this VM. The warm state holds one state of
-``random`` for every run, so the guest runner reseeds it on each fresh run.
+``random`` for every run, so each restore also writes it a new one
+(``_random_state``); an instance where that is not possible is not saved.
 
 What is not in linear memory does not carry a script's data: wasm globals
 (the stack pointer returns to its start when the export returns; the

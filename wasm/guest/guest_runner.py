@@ -10,8 +10,6 @@ import ast
 import builtins
 import inspect
 import linecache
-import os
-import random
 import sys
 import time
 import traceback
@@ -357,11 +355,6 @@ def run(code: str, options_json: str, stream=_HostStream) -> str:
     if sys.getrecursionlimit() != limit:
         sys.setrecursionlimit(limit)
     if fresh:
-        # The host restores used instances to one saved state, random's
-        # included: every fresh run draws a new sequence. A 128-bit seed (a
-        # full one from os.urandom costs twice as much), its top bit set so
-        # seeding always costs the same fuel.
-        random.seed(int.from_bytes(os.urandom(16), "little") | 1 << 128)
         namespace = _fresh_namespace()
         namespace.update(tool_names)
     else:
