@@ -29,7 +29,7 @@ from wasmtime import Store, WasmtimeError
 from wasmtime import _ffi as ffi
 from wasmtime.component import Func, LinkerInstance
 
-__all__ = ["ExportCall", "HostTrap", "Kind", "add_host_func", "context_key", "set_epoch_callback"]
+__all__ = ["ExportCall", "HostTrap", "Kind", "add_host_func", "context_key", "read_bytes", "set_epoch_callback"]
 
 log = logging.getLogger("otc.abi")
 
@@ -77,6 +77,11 @@ _U64_PAYLOAD = struct.Struct("<Q")
 # ctypes.string_at or from_address cost ~1 us a call, a view's slice ~0.2 us,
 # and a tool call reads and writes several values.
 _MEMORY = memoryview((ctypes.c_char * (sys.maxsize >> 1)).from_address(0)).cast("B")
+
+
+def read_bytes(address: int, size: int) -> bytes:
+    """A copy of ``size`` bytes of this process's memory at ``address``."""
+    return bytes(_MEMORY[address : address + size])
 
 
 def _utf8_at(address: int, size: int) -> str:

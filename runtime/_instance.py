@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import threading
 import time
-from collections.abc import Callable
 
 from wasmtime import Store, WasiConfig, WasmtimeError
 
@@ -18,6 +17,7 @@ from ._pristine import PristineMemory, locate_memory, memory_lock, restoring_sup
 from ._random_state import LOCATE_RANDOM, RandomState
 from ._run_state import REGISTRY, OutputCapture, RunState, Stop, register, should_stop, unregister
 from ._traps import convert_trap, not_instantiated
+from ._wasi_output import route_output
 
 __all__ = ["GuestInstance", "RawOutcome"]
 
@@ -44,32 +44,30 @@ MAX_RUNS = 100
 """Runs one instance serves (restored in between) before it is freed: this
 bounds the WASI handles (output streams, pollables) runs leave in its store."""
 SHORT_RUN = 0.02
-"""Seconds: only an instance whose last run took at most this long is
-restored for another run. Restoring pays off for short runs (a longer one
-amortises a new instance), and it bounds what one run can leave behind."""
+"""CPU seconds: only an instance whose last run used at most this much of
+its thread is restored for another run. Restoring pays off for short runs (a
+longer one amortises a new instance), and it bounds what one run can leave
+behind. CPU time, not wall time: a run that waited for tools, a sleep or the
+GIL (busy threads) did no more in the guest for it."""
 _DEFAULTS = Limits()
 
 RawOutcome = tuple[str | None, ExecutionError | None, int | None]
 """(the guest's JSON reply or None, the converted trap or None, fuel used or None)."""
 
 
-def _fd_sink(key: int, stream: str) -> Callable[[bytes], int | None]:
+def _wasi_output(key: int, stream: str, data: bytes) -> int | None:
     """WASI-level stdout/stderr: writes that bypass ``sys.stdout`` still count
     against the run's output cap (and are refused past it)."""
-
-    def write(data: bytes) -> int | None:
-        state = REGISTRY.get(key)
-        if state is None:
-            return None  # trusted warm-up: discard
-        if state.capture.write(stream, data.decode("utf-8", "replace")):
-            return None
-        # Past the cap the guest's stream is dead and a script may ignore the
-        # error forever: end the run (a WASI callback cannot trap; the next
-        # epoch check does). Its result is OutputLimitExceeded either way.
-        state.stop, state.detail = Stop.OUTPUT, "output limit reached"
-        return -errno.EFBIG
-
-    return write
+    state = REGISTRY.get(key)
+    if state is None:
+        return None  # trusted warm-up: discard
+    if state.capture.write(stream, data.decode("utf-8", "replace")):
+        return None
+    # Past the cap the guest's stream is dead and a script may ignore the
+    # error forever: end the run (a WASI callback cannot trap; the next
+    # epoch check does). Its result is OutputLimitExceeded either way.
+    state.stop, state.detail = Stop.OUTPUT, "output limit reached"
+    return -errno.EFBIG
 
 
 class GuestInstance:
@@ -86,8 +84,7 @@ class GuestInstance:
         self.store = Store(runtime.engine)
         self.key = context_key(self.store._context())
         wasi = WasiConfig()  # the default grants nothing: no files, env, args or network
-        wasi.stdout_custom = _fd_sink(self.key, "stdout")
-        wasi.stderr_custom = _fd_sink(self.key, "stderr")
+        route_output(wasi, self.key, _wasi_output)
         self.store.set_wasi(wasi)
         set_epoch_callback(self.store, should_stop)
         self.store.set_epoch_deadline(1)
@@ -121,7 +118,7 @@ class GuestInstance:
         self.runs = 0
         """Runs made since instantiation (warm-ups not counted)."""
         self._last_run = 0.0
-        """Seconds the last run took in the guest."""
+        """CPU seconds the last run took on its thread."""
 
     def _run(self, code: str, options: str) -> str:
         """Call the guest's ``run``; raises ``WasmtimeError`` if it traps."""
@@ -172,7 +169,7 @@ class GuestInstance:
         # at a time and consults REGISTRY, so between runs it lets nothing stop.
         register(self.key, state)
         self.runs += 1
-        started = time.monotonic()
+        started = time.thread_time()
         try:
             reply = self._run(code, options)
             error = None
@@ -181,7 +178,7 @@ class GuestInstance:
             reply, error = None, convert_trap(exc, state, out_of_fuel=fuel is not None and store.get_fuel() == 0)
         finally:
             unregister(self.key)
-            self._last_run = time.monotonic() - started
+            self._last_run = time.thread_time() - started
         used = None if fuel is None else fuel - store.get_fuel()
         return reply, error, used
 

@@ -158,7 +158,9 @@ def test_fuel_is_the_same_as_on_a_new_instance() -> None:
     ("code", "limits"),
     [
         pytest.param("x = bytearray(64 * 2**20)", LIMITS, id="grew-memory"),
-        pytest.param("import time\ntime.sleep(0.2)", LIMITS, id="long-run"),
+        pytest.param(
+            "import time\nt = time.perf_counter()\nwhile time.perf_counter() - t < 0.2: pass", LIMITS, id="long-run"
+        ),
         pytest.param("while True: pass", Limits(timeout=0.1), id="timed-out"),
         pytest.param("def f(): return [f()]\nf()", Limits(timeout=5.0, recursion_limit=10**6), id="crashed"),
     ],
@@ -169,6 +171,13 @@ def test_some_instances_are_never_restored(
     monkeypatch.setattr(runtime._instance, "SHORT_RUN", 0.1)
     run_on(instance, code, limits, new_state(limits), fresh=True)
     assert not instance.restore()
+
+
+def test_a_run_that_only_waited_long_is_restored(instance: GuestInstance, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``SHORT_RUN`` counts the run's CPU time: waiting (here a sleep) does nothing in the guest."""
+    monkeypatch.setattr(runtime._instance, "SHORT_RUN", 0.1)
+    _run(instance, "import time\ntime.sleep(0.3)")
+    assert instance.restore()
 
 
 def test_an_instance_kept_for_a_session_drops_its_saved_state() -> None:
