@@ -31,7 +31,8 @@ An instance is restorable only if, right after instantiation, its memory
 is found (one copy-on-write mapping of the artifact, between zero-page
 regions and guard pages) and has no written page yet. If the kernel lacks
 ``PAGEMAP_SCAN``, or anything about the layout is unexpected, instances
-are simply not restored (each run gets a new one, as before).
+are simply not restored (each run gets a new one, as before). A memory
+found is also set to map only the pages its guest reads (``_fault_around``).
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ def _outside(ranges: list[tuple[int, int]], holes: list[tuple[int, int]]) -> lis
 
 
 class PristineMemory:
-    """One instance's linear memory and how to put it back as instantiated.
+    """One instance's linear memory and how to put it back as saved (or instantiated).
 
     ``[base, end)`` is the memory as instantiated: zeros, then the
     artifact's image ``[image_start, image_end)``, then zeros; past ``end``
