@@ -56,17 +56,20 @@ def context_key(context: Any) -> int:
 _P, _N = ctypes.c_void_p, ctypes.c_size_t  # a pointer as a plain address; a count
 
 
-def _raw(name: str, restype: Any, *argtypes: Any) -> Any:
+def _raw(name: str, restype: Any, *argtypes: Any, quick: bool = False) -> Any:
     """A C API entry point with our own prototype: pointers as plain addresses,
     so a call makes no ctypes wrapper objects (the generic prototypes cost
-    more than a small guest run)."""
-    return ctypes.CFUNCTYPE(restype, *argtypes)(ctypes.cast(getattr(ffi.dll, name), _P).value or 0)
+    more than a small guest run). ``quick``: it keeps the GIL (a malloc or a
+    free): releasing and retaking it costs more, a thread switch apiece when
+    other threads wait for it."""
+    prototype = ctypes.PYFUNCTYPE if quick else ctypes.CFUNCTYPE
+    return prototype(restype, *argtypes)(ctypes.cast(getattr(ffi.dll, name), _P).value or 0)
 
 
 # wasm_byte_vec_new taking bytes as they are (wasmtime-py's wants a cast pointer).
-_byte_vec_new = _raw("wasm_byte_vec_new", None, _P, _N, ctypes.c_char_p)
-_func_call = _raw("wasmtime_component_func_call", _P, _P, _P, _P, _N, _P, _N)
-_val_delete = _raw("wasmtime_component_val_delete", None, _P)
+_byte_vec_new = _raw("wasm_byte_vec_new", None, _P, _N, ctypes.c_char_p, quick=True)
+_func_call = _raw("wasmtime_component_func_call", _P, _P, _P, _P, _N, _P, _N)  # runs the guest: releases the GIL
+_val_delete = _raw("wasmtime_component_val_delete", None, _P, quick=True)
 _STRING_AT = _Val.of.offset  # a string value's byte vector: {size, data} after the kind
 _VAL_SIZE = ctypes.sizeof(_Val)
 _HEAD = struct.Struct(f"<B{_STRING_AT - 1}xQQ")  # kind, then a string's {size, data}

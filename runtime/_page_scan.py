@@ -49,10 +49,13 @@ class Linux:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.ioctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p]
         libc.ioctl.restype = ctypes.c_int
-        libc.process_vm_readv.argtypes = [
+        # A one-byte read (the growth probe): it keeps the GIL, which costs less
+        # than releasing and retaking it when other threads wait for it.
+        self.read_process = ctypes.PyDLL(None, use_errno=True).process_vm_readv
+        self.read_process.argtypes = [
             ctypes.c_int, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong
         ]  # fmt: skip
-        libc.process_vm_readv.restype = ctypes.c_ssize_t
+        self.read_process.restype = ctypes.c_ssize_t
         libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
         libc.mmap.restype = ctypes.c_void_p
         self.libc = libc

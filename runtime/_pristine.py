@@ -132,9 +132,7 @@ class PristineMemory:
 
     def grown(self) -> bool:
         """True once the guest has grown its memory: the page at ``end`` became readable."""
-        read = self._linux.libc.process_vm_readv(
-            os.getpid(), ctypes.byref(self._local), 1, ctypes.byref(self._remote), 1, 0
-        )
+        read = self._linux.read_process(os.getpid(), ctypes.byref(self._local), 1, ctypes.byref(self._remote), 1, 0)
         return bool(read == 1)
 
     def _written(self) -> list[tuple[int, int]] | None:
