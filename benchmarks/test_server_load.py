@@ -143,7 +143,6 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     )
     command = [sys.executable, "-m", "runtime._cli", "serve", "--config", str(folder / "server.toml")]
     command += ["--no-rate-limits", "--no-access-log", "--log-level", "warning"]
-    command += os.environ.get("XARGS", "").split()
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
     url = f"http://127.0.0.1:{port}"
     try:

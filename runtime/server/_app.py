@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -177,7 +178,7 @@ def create_app(
                 tools=loaded,
                 limits=config.ceilings,
                 pool_size=config.pool_size,
-                workers=min(config.worker_threads, config.max_concurrent_executions),
+                workers=min(config.worker_threads or 2 * (os.cpu_count() or 1), config.max_concurrent_executions),
             )
             resources.push_async_callback(asyncio.to_thread, sandbox.close)
             await asyncio.to_thread(sandbox.wait_ready, 60.0)

@@ -36,7 +36,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--audit-log", type=Path, help="JSON-lines audit file (rotated)")
     p.add_argument("--max-concurrent", type=int, help="executions admitted at once (more get 429)")
     p.add_argument("--pool-size", type=int, help="warm interpreters kept ready")
-    p.add_argument("--worker-threads", type=int, help="executions that run at once (default 16)")
+    p.add_argument("--worker-threads", type=int, help="executions that run at once (default: twice the cores)")
     p.add_argument("--no-rate-limits", action="store_true", help="disable the per-caller rate limits")
     p.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"], help="uvicorn's"

@@ -9,7 +9,7 @@ A TOML file holds the same fields (``ServerConfig.from_toml``)::
     tools = ["myapp.tools:TOOLSET"]     # module:attribute, a ToolSet (or a Tool, or a factory of one)
     max_concurrent_executions = 32
     pool_size = 8
-    worker_threads = 16
+    worker_threads = 4                   # default: twice the cores
 
     [ceilings]                           # runtime.Limits fields: the most a request may ask for
     timeout = 10.0
@@ -94,11 +94,15 @@ class ServerConfig:
     pool_size: int = 8
     """Warm interpreters kept ready, shared by all requests."""
 
-    worker_threads: int = 16
+    worker_threads: int | None = None
     """Executions that run at once; the other admitted ones wait for a thread.
-    A script waiting on a tool (an HTTP backend) holds its thread but no core,
-    so this is well above the core count; at most ``max_concurrent_executions``
-    are ever used."""
+    None: twice the machine's cores. Short executions get the most out of few
+    threads: on 2 cores, 4 threads answered 1198 trivial exec/s and, offered
+    500/s, had a p99 of 12 ms; 16 threads answered ~800/s with a p99 of
+    41-46 ms (each thread contends for the cores and the GIL). A script
+    waiting on a tool (an HTTP backend) holds its thread but no core: raise
+    this when scripts mostly wait. At most ``max_concurrent_executions`` are
+    ever used."""
 
     max_concurrent_executions: int = 32
     """Executions admitted at once (running or waiting for a worker); past it,
@@ -145,7 +149,8 @@ class ServerConfig:
         if not isinstance(self.ceilings, Limits):
             raise ConfigError("ServerConfig.ceilings must be a runtime.Limits")
         _int("pool_size", self.pool_size, 0)
-        _int("worker_threads", self.worker_threads, 1)
+        if self.worker_threads is not None:
+            _int("worker_threads", self.worker_threads, 1)
         _int("max_concurrent_executions", self.max_concurrent_executions, 1)
         for name in ("execution_rate", "tool_call_rate"):
             value = getattr(self, name)

@@ -20,6 +20,7 @@ token_file = "secrets/tokens.txt"
 audit_log = "logs/audit.jsonl"
 tools = ["server_tools:TOOLS", "server_tools:make_tools"]
 pool_size = 3
+worker_threads = 6
 max_concurrent_executions = 7
 max_request_bytes = 3000000
 shutdown_timeout = 5
@@ -47,6 +48,7 @@ def test_defaults() -> None:
     assert (config.host, config.port, config.ceilings) == ("127.0.0.1", 8000, Limits())
     assert config.execution_rate == RateLimit(per_second=10, burst=20)
     assert config.audit_log is None and config.token_file is None
+    assert config.worker_threads is None  # twice the cores, decided when the app starts
 
 
 def test_from_toml(tmp_path: Path) -> None:
@@ -55,6 +57,7 @@ def test_from_toml(tmp_path: Path) -> None:
     config = ServerConfig.from_toml(path)
 
     assert (config.host, config.port, config.pool_size, config.max_concurrent_executions) == ("0.0.0.0", 9001, 3, 7)
+    assert config.worker_threads == 6
     assert config.token_file == tmp_path / "secrets" / "tokens.txt"
     assert config.audit_log == tmp_path / "logs" / "audit.jsonl"
     assert config.tools == ("server_tools:TOOLS", "server_tools:make_tools")
@@ -77,6 +80,7 @@ def test_from_toml(tmp_path: Path) -> None:
         ("tools = 'a:b'", "tools must be a list"),
         ("tools = ['no-colon']", "module:attribute"),
         ("max_concurrent_executions = 0", ">= 1"),
+        ("worker_threads = 0", "worker_threads=0 is invalid"),
         ("max_request_bytes = 10", "max_code_bytes"),
         ("[[http_tools]]\nname = 'x'", "http_tools"),
         ("this is not toml", "cannot read"),
@@ -91,6 +95,7 @@ def test_from_toml(tmp_path: Path) -> None:
         "tools-string",
         "tool-source",
         "concurrency",
+        "threads",
         "request-cap",
         "incomplete-http-tool",
         "not-toml",
