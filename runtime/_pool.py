@@ -5,11 +5,12 @@ more of copy-on-write faults; a pooled, warmed instance has paid both, so a
 run only pays for itself. After a short run the instance is restored
 (``GuestInstance.restore``: its written pages get back the bytes they had
 after its warm-up, or at instantiation if it was never warmed; ~0.2 ms) and
-goes back into the pool; any other used instance is freed. Filling comes before warming: a new instance goes
-into the pool cold at once, and is warmed (~11 ms) only while the pool is
-full and no run is in flight. Under load the pool so keeps up at the rate
-instances can be made, each run still saving the instantiation, and when
-load drops every ready instance is warmed again.
+goes back into the pool; any other used instance is freed. Filling comes
+before warming: a new instance goes into the pool cold at once, and is
+warmed (~5-11 ms) only while the pool is full and no run is in flight.
+Under load the pool so keeps up at the rate instances can be made, each run
+still saving the instantiation, and when load drops every ready instance is
+warmed again.
 
 One background thread both creates and frees instances: creating and
 dropping linear memories from several threads at once costs far more (TLB

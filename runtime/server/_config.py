@@ -97,9 +97,9 @@ class ServerConfig:
     worker_threads: int | None = None
     """Executions that run at once; the other admitted ones wait for a thread.
     None: twice the machine's cores. Short executions get the most out of few
-    threads: on 2 cores, 4 threads answered 1198 trivial exec/s and, offered
-    500/s, had a p99 of 12 ms; 16 threads answered ~800/s with a p99 of
-    41-46 ms (each thread contends for the cores and the GIL). A script
+    threads: on 2 cores, 4 threads answered 1079-1198 trivial exec/s against
+    788-816 with 16, and offered 500/s had a p99 of 12-46 ms against 41-46 ms
+    (each thread contends for the cores and the GIL). A script
     waiting on a tool (an HTTP backend) holds its thread but no core: raise
     this when scripts mostly wait. At most ``max_concurrent_executions`` are
     ever used."""
