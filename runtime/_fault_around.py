@@ -70,6 +70,7 @@ class _Userfaultfd:
         if fd < 0:
             raise self._error("userfaultfd")
         self._fd = int(fd)
+        self.pid = os.getpid()
         api = _Api(api=_UFFD_API, features=_WP_ASYNC | _WP_UNPOPULATED)
         if libc.ioctl(self._fd, _UFFDIO_API, ctypes.byref(api)) < 0:
             error = self._error("UFFDIO_API")
@@ -80,6 +81,9 @@ class _Userfaultfd:
         errno = ctypes.get_errno()
         return OSError(errno, f"{what}: {os.strerror(errno)}")
 
+    def close(self) -> None:
+        os.close(self._fd)
+
     def register(self, start: int, end: int) -> bool:
         request = _Register(start=start, length=end - start, mode=_REGISTER_MODE_WP)
         return bool(self._libc.ioctl(self._fd, _UFFDIO_REGISTER, ctypes.byref(request)) == 0)
@@ -89,7 +93,24 @@ _lock = threading.Lock()
 _opened: list[_Userfaultfd | None] = []
 
 
+def _forget_in_child() -> None:
+    """After ``fork``: the inherited userfaultfd registers ranges of the
+    parent's address space, not the child's; the child opens its own."""
+    global _lock
+    _lock = threading.Lock()
+    for userfaultfd in _opened:
+        if userfaultfd is not None:
+            userfaultfd.close()
+    _opened.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_in_child)
+
+
 def _userfaultfd() -> _Userfaultfd | None:
+    if _opened and _opened[0] is not None and _opened[0].pid != os.getpid():  # forked without os.fork's hooks
+        _forget_in_child()
     with _lock:
         if not _opened:
             try:

@@ -59,8 +59,12 @@ class Linux:
         libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
         libc.mmap.restype = ctypes.c_void_p
         self.libc = libc
+        self.pid = os.getpid()
         self.pagemap = os.open("/proc/self/pagemap", os.O_RDONLY | os.O_CLOEXEC)
         self.supported = self._probe()
+
+    def close(self) -> None:
+        os.close(self.pagemap)
 
     def _probe(self) -> bool:
         """True if ``PAGEMAP_SCAN`` works (on an untouched page: nothing written)."""
@@ -82,7 +86,22 @@ def memory_lock() -> threading.Lock:
     return _lock
 
 
+def _forget_in_child() -> None:
+    """After ``fork``: an inherited ``/proc/self/pagemap`` descriptor still reads
+    the parent's address space (the file is bound to the process that opened
+    it), so scans would miss every page the child's guests write. The child
+    opens its own on first use; the lock may have been held by a thread that
+    did not survive the fork."""
+    global _lock
+    _lock = threading.Lock()
+    for linux in _linux:
+        linux.close()
+    _linux.clear()
+
+
 def process() -> Linux | None:
+    if _linux and _linux[0].pid != os.getpid():  # forked without os.fork's hooks
+        _forget_in_child()
     if not _linux and sys.platform == "linux":
         try:
             _linux.append(Linux())
@@ -146,3 +165,7 @@ def zero(start: int, stop: int) -> None:
 
 class Iovec(ctypes.Structure):
     _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_in_child)

@@ -63,6 +63,10 @@ _mapped: dict[str, _Image] = {}
 """Each artifact's image by path (kept for the life of the process)."""
 _live: set[int] = set()
 """Image addresses of the located memories of live instances (under ``memory_lock``)."""
+if hasattr(os, "register_at_fork"):
+    # A forked child has none of the parent's instances running (and must not
+    # skip a new memory because a parent's was once at its address).
+    os.register_at_fork(after_in_child=_live.clear)
 
 
 def _image(linux: Linux, path: str, device: int, inode: int) -> _Image | None:

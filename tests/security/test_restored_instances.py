@@ -11,7 +11,10 @@ next run must not see, and by the cases that must never be restored.
 from __future__ import annotations
 
 import ctypes
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -26,6 +29,7 @@ from runtime._pristine import restoring_supported
 pytestmark = pytest.mark.skipif(not restoring_supported(), reason="needs Linux 6.7+ (PAGEMAP_SCAN)")
 
 LIMITS = Limits(timeout=5.0)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(instance: GuestInstance, code: str, limits: Limits = LIMITS) -> object:
@@ -224,3 +228,32 @@ def test_a_sandbox_reuses_instances_and_runs_stay_isolated() -> None:
     finally:
         GuestInstance.__init__ = original  # type: ignore[method-assign]
     assert len(made) < 20, f"{len(made)} instances made for 60 runs: none was restored"
+
+
+_FORKED = """
+import os, sys
+from runtime import Sandbox
+
+with Sandbox(pool_size=1) as sandbox:  # the parent restores: its process-wide handles are open
+    for _ in range(3):
+        sandbox.run("print(1)")
+child = os.fork()
+if child == 0:
+    with Sandbox(pool_size=1) as sandbox:
+        seen = [
+            sandbox.run("import builtins\\nleft = hasattr(builtins, 'leak')\\nbuiltins.leak = 1\\nleft").value
+            for _ in range(6)
+        ]
+    print(seen, flush=True)
+    os._exit(0)
+_, status = os.waitpid(child, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def test_a_forked_child_restores_its_own_memory() -> None:
+    """After ``fork`` the child's restores scan the child (an inherited
+    ``/proc/self/pagemap`` descriptor reads the parent): no run sees the last one's leftovers."""
+    proc = subprocess.run([sys.executable, "-c", _FORKED], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == str([False] * 6)
