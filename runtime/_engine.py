@@ -43,6 +43,11 @@ class GuestRuntime:
         """The compiled component on disk (instances map their memory image from it), loaded."""
         self.linker = Linker(self.engine)
         define_imports(self.linker, list(self.component.type.imports(self.engine)))
+        self.start_ticking()
+
+    def start_ticking(self) -> None:
+        """Start the epoch ticker (at construction, and again in a forked child,
+        which inherits the engine but not the thread: without it no timeout fires)."""
         threading.Thread(target=self._tick, name="otc-epoch", daemon=True).start()
 
     def _flavour(self) -> str:
@@ -94,6 +99,17 @@ class GuestRuntime:
 
 _RUNTIMES: dict[bool, GuestRuntime] = {}
 _LOCK = threading.Lock()
+
+
+def _tick_in_child() -> None:
+    global _LOCK
+    _LOCK = threading.Lock()
+    for runtime in _RUNTIMES.values():
+        runtime.start_ticking()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_tick_in_child)
 
 
 def guest_runtime(*, fuel: bool) -> GuestRuntime:

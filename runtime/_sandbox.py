@@ -12,7 +12,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ._driver import ToolGrant, arun_in_thread, granted_tools, new_state, run_on
-from ._errors import ToolDefinitionError
+from ._errors import ToolDefinitionError, UsageError
 from ._limits import Limits
 from ._outcome import check_code, pick_limits
 from ._pool import InstancePool
@@ -36,10 +36,11 @@ class Sandbox:
 
     Each ``run`` gets its own interpreter, taken from a warm pool that is
     refilled in the background. Afterwards the interpreter is freed, or,
-    after a short run, its memory is put back exactly as it was when it was
-    instantiated and it returns to the pool: nothing a script does is
-    visible to the next one. The script can compute and print; it
-    has no files, network, environment, subprocesses or threads.
+    after a short run, its memory is put back exactly as it was before the
+    run (after its trusted warm-up, or at instantiation) and it returns to
+    the pool: nothing a script does is visible to the next one. The script
+    can compute and print; it has no files, network, environment,
+    subprocesses or threads.
 
     Usage::
 
@@ -56,6 +57,8 @@ class Sandbox:
     compute. Raise it when scripts mostly wait on slow tools: a waiting
     script holds its thread but no core.
     The guest component is built and compiled on first use, then cached.
+    A sandbox belongs to the process that made it: used in a forked child,
+    every method raises ``UsageError`` (make a new one after forking).
     """
 
     def __init__(
@@ -80,9 +83,20 @@ class Sandbox:
         self._pools[self.limits.fuel is not None].start()
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._pid = os.getpid()
 
     def _pool(self, limits: Limits) -> InstancePool:
+        self._check_process()
         return self._pools[limits.fuel is not None]
+
+    def _check_process(self) -> None:
+        if os.getpid() != self._pid:
+            # Threads do not survive fork: the child has this sandbox's warm
+            # interpreters but no thread to refill them or run its async runs.
+            raise UsageError(
+                f"this Sandbox was made in process {self._pid} and is used in process {os.getpid()}, "
+                "a fork of it; make a new Sandbox in each process, after forking"
+            )
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Block until the warm pool (for the default limits) is full; useful
@@ -133,6 +147,7 @@ class Sandbox:
         """``run`` for asyncio: the guest runs on a worker thread and async tools
         on the caller's event loop. Cancelling the awaiting task stops the guest
         and cancels its tool calls."""
+        self._check_process()
         limits = pick_limits(limits, self.limits)
         check_code(code, limits)
         state = new_state(limits, on_output)
