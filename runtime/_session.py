@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Iterable
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._driver import GrantedTools, ToolGrant, arun_in_thread, granted_tools, new_state, run_on
 from ._engine import guest_runtime
-from ._errors import ExecutionError, SessionBroken
+from ._errors import ExecutionError, SessionBroken, UsageError
 from ._instance import GuestInstance
 from ._limits import Limits
 from ._outcome import check_code, pick_limits
@@ -55,13 +56,15 @@ class Session:
         self._owned_executor = _executor is None
         self._executor = _executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix="otc-session")
         self._lock = threading.Lock()
+        self._pid = os.getpid()
         self._broken_by: ExecutionError | None = None
 
     def run(self, code: str, *, limits: Limits | None = None, context: Any = None) -> ExecutionResult:
         """Run ``code`` in this session's interpreter (``context`` as in ``Sandbox.run``).
 
-        Raises ``InvalidCode`` for bad input and ``SessionBroken`` once an
-        earlier run killed the interpreter (or after ``close``).
+        Raises ``InvalidCode`` for bad input, ``SessionBroken`` once an
+        earlier run killed the interpreter (or after ``close``), and
+        ``UsageError`` in a process forked from the one that made the session.
         """
         limits = self._checked(code, limits)
         return self._run(code, limits, new_state(limits), self._grant(context, None))
@@ -78,6 +81,11 @@ class Session:
         return None if self._granted is None else self._granted.grant(context, loop)
 
     def _checked(self, code: str, limits: Limits | None) -> Limits:
+        if os.getpid() != self._pid:  # its thread did not survive the fork (see Sandbox)
+            raise UsageError(
+                f"this Session was made in process {self._pid} and is used in process {os.getpid()}, "
+                "a fork of it; make a new Session in each process, after forking"
+            )
         limits = pick_limits(limits, self.limits)
         if (limits.fuel is None) != (self.limits.fuel is None):
             raise ValueError("a session cannot switch fuel metering on or off between runs")

@@ -26,6 +26,8 @@ from runtime import Limits, Sandbox, UsageError
 
 parent = Sandbox(pool_size=1)
 parent.run("print(1)")  # the process-wide engine and its ticker exist before the fork
+session = parent.session()
+session.run("x = 1")
 child = os.fork()
 if child == 0:
     report = {}
@@ -37,6 +39,10 @@ if child == 0:
         asyncio.run(parent.arun("1"))
     except UsageError:
         report["parent_sandbox_async"] = "UsageError"
+    try:
+        asyncio.run(session.arun("x"))
+    except UsageError:
+        report["parent_session"] = "UsageError"
     with Sandbox(pool_size=1, limits=Limits(timeout=0.5)) as own:
         started = time.monotonic()
         result = own.run("while True: pass")
@@ -45,6 +51,7 @@ if child == 0:
     print(json.dumps(report), flush=True)
     os._exit(0)
 _, status = os.waitpid(child, 0)
+session.close()
 parent.close()
 sys.exit(os.waitstatus_to_exitcode(status))
 """
@@ -55,7 +62,7 @@ def test_a_child_makes_its_own_sandbox_and_a_parents_refuses_clearly() -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert "make a new Sandbox in each process" in report["parent_sandbox"]
-    assert report["parent_sandbox_async"] == "UsageError"
+    assert report["parent_sandbox_async"] == report["parent_session"] == "UsageError"
     error, seconds = report["timeout"]
     assert error == "TimeoutExceeded" and seconds < 5.0  # the child's own ticker stopped it
     assert report["async"] == 42
