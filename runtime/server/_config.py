@@ -97,7 +97,7 @@ class ServerConfig:
     worker_threads: int | None = None
     """Executions that run at once; the other admitted ones wait for a thread.
     None: twice the machine's cores. Short executions get the most out of few
-    threads: on 2 cores, 4 threads answered 1079-1198 trivial exec/s against
+    threads: on 2 cores, 4 threads answered 875-1198 trivial exec/s against
     788-816 with 16, and offered 500/s had a p99 of 12-46 ms against 41-46 ms
     (each thread contends for the cores and the GIL). A script
     waiting on a tool (an HTTP backend) holds its thread but no core: raise
