@@ -29,7 +29,7 @@ from wasmtime import Store, WasmtimeError
 from wasmtime import _ffi as ffi
 from wasmtime.component import Func, LinkerInstance
 
-__all__ = ["ExportCall", "HostTrap", "Kind", "add_host_func", "context_key", "read_bytes", "set_epoch_callback"]
+__all__ = ["MEMORY", "ExportCall", "HostTrap", "Kind", "add_host_func", "context_key", "set_epoch_callback"]
 
 log = logging.getLogger("otc.abi")
 
@@ -79,16 +79,11 @@ _U64_PAYLOAD = struct.Struct("<Q")
 # The process's memory as one byte view, to read and write values by address:
 # ctypes.string_at or from_address cost ~1 us a call, a view's slice ~0.2 us,
 # and a tool call reads and writes several values.
-_MEMORY = memoryview((ctypes.c_char * (sys.maxsize >> 1)).from_address(0)).cast("B")
-
-
-def read_bytes(address: int, size: int) -> bytes:
-    """A copy of ``size`` bytes of this process's memory at ``address``."""
-    return bytes(_MEMORY[address : address + size])
+MEMORY = memoryview((ctypes.c_char * (sys.maxsize >> 1)).from_address(0)).cast("B")
 
 
 def _utf8_at(address: int, size: int) -> str:
-    return str(_MEMORY[address : address + size], "utf-8") if size else ""
+    return str(MEMORY[address : address + size], "utf-8") if size else ""
 
 
 class ExportCall:
@@ -120,7 +115,7 @@ class ExportCall:
         if error:
             raise WasmtimeError._from_ptr(ctypes.cast(error, ctypes.POINTER(ffi.wasmtime_error_t)))
         try:
-            kind, size, data = _HEAD.unpack_from(_MEMORY, self._result_address)
+            kind, size, data = _HEAD.unpack_from(MEMORY, self._result_address)
             if kind != _STRING:
                 raise HostTrap(f"the export returned value kind {kind}, not a string")
             return _utf8_at(data, size)
@@ -135,12 +130,12 @@ def _trap(message: str) -> int:
 # Host callbacks read and write values by address: a val is a kind byte,
 # then (at _STRING_AT) the payload: {size, data} for a string, else a scalar.
 def _expect(address: int, kind: int, what: str) -> None:
-    if _MEMORY[address] != kind:
-        raise HostTrap(f"expected {what}, got value kind {_MEMORY[address]}")
+    if MEMORY[address] != kind:
+        raise HostTrap(f"expected {what}, got value kind {MEMORY[address]}")
 
 
 def _raw_string(address: int) -> str:
-    kind, size, data = _HEAD.unpack_from(_MEMORY, address)
+    kind, size, data = _HEAD.unpack_from(MEMORY, address)
     if kind != _STRING:
         raise HostTrap(f"expected a string, got value kind {kind}")
     return _utf8_at(data, size)
@@ -148,40 +143,40 @@ def _raw_string(address: int) -> str:
 
 def _raw_f64(address: int) -> float:
     _expect(address, _F64, "an f64")
-    value: float = _F64_PAYLOAD.unpack_from(_MEMORY, address + _STRING_AT)[0]
+    value: float = _F64_PAYLOAD.unpack_from(MEMORY, address + _STRING_AT)[0]
     return value
 
 
 def _raw_u64(address: int) -> int:
     _expect(address, _U64, "a u64")
-    value: int = _U64_PAYLOAD.unpack_from(_MEMORY, address + _STRING_AT)[0]
+    value: int = _U64_PAYLOAD.unpack_from(MEMORY, address + _STRING_AT)[0]
     return value
 
 
 def _raw_bool(address: int) -> bool:
     _expect(address, _BOOL, "a bool")
-    return _MEMORY[address + _STRING_AT] != 0
+    return MEMORY[address + _STRING_AT] != 0
 
 
 def _put_string(address: int, value: Any) -> None:
     data = value.encode("utf-8")
-    _MEMORY[address] = _STRING
+    MEMORY[address] = _STRING
     _byte_vec_new(address + _STRING_AT, len(data), data)
 
 
 def _put_f64(address: int, value: Any) -> None:
-    _MEMORY[address] = _F64
-    _F64_PAYLOAD.pack_into(_MEMORY, address + _STRING_AT, float(value))
+    MEMORY[address] = _F64
+    _F64_PAYLOAD.pack_into(MEMORY, address + _STRING_AT, float(value))
 
 
 def _put_u64(address: int, value: Any) -> None:
-    _MEMORY[address] = _U64
-    _U64_PAYLOAD.pack_into(_MEMORY, address + _STRING_AT, int(value))
+    MEMORY[address] = _U64
+    _U64_PAYLOAD.pack_into(MEMORY, address + _STRING_AT, int(value))
 
 
 def _put_bool(address: int, value: Any) -> None:
-    _MEMORY[address] = _BOOL
-    _MEMORY[address + _STRING_AT] = 1 if value else 0
+    MEMORY[address] = _BOOL
+    MEMORY[address + _STRING_AT] = 1 if value else 0
 
 
 _LIFT: dict[str, Callable[[int], Any]] = {"string": _raw_string, "f64": _raw_f64, "u64": _raw_u64, "bool": _raw_bool}
@@ -262,8 +257,8 @@ def set_epoch_callback(store: Store, should_stop: Callable[[int], str | None]) -
                 reason = "epoch check failed"
             if reason is not None:
                 return _trap(reason)
-            _U64_PAYLOAD.pack_into(_MEMORY, delta, 1)
-            _MEMORY[kind] = _CONTINUE
+            _U64_PAYLOAD.pack_into(MEMORY, delta, 1)
+            MEMORY[kind] = _CONTINUE
             return 0
 
         c_callback = _EPOCH_CALLBACKS[should_stop] = _EpochCallback(callback)

@@ -2,9 +2,9 @@
 
 ``PAGEMAP_SCAN`` (an ioctl on ``/proc/self/pagemap``, Linux 6.7+) lists the
 pages of a range that a process has written: in wasmtime's copy-on-write
-mapping of a ``.cwasm`` those are the private pages. ``MEMORY`` is the
-process's memory as one byte view, so restoring copies with slice
-assignments instead of ctypes calls.
+mapping of a ``.cwasm`` those are the private pages. Restoring copies with
+slice assignments on ``_abi.MEMORY``, the process's memory as one byte view,
+instead of ctypes calls.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ import os
 import sys
 import threading
 
-__all__ = ["MEMORY", "PAGE", "Iovec", "Linux", "Scanner", "memory_lock", "process", "restoring_supported", "zero"]
+from ._abi import MEMORY
+
+__all__ = ["PAGE", "Iovec", "Linux", "Scanner", "memory_lock", "process", "restoring_supported", "zero"]
 
 PAGE = mmap.PAGESIZE
 _IS_FILE, _IS_PRESENT, _IS_SWAPPED, _IS_PFNZERO = 1 << 2, 1 << 3, 1 << 4, 1 << 5
@@ -151,8 +153,6 @@ class Scanner:
             arg.start = arg.walk_end
 
 
-MEMORY = memoryview((ctypes.c_char * (sys.maxsize >> 1)).from_address(0)).cast("B")
-"""The process's memory as one byte view (as in ``_abi``)."""
 _ZEROS = memoryview(bytes(64 * PAGE))
 
 

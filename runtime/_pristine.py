@@ -43,8 +43,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ._abi import MEMORY
 from ._fault_around import disable_fault_around
-from ._page_scan import MEMORY, PAGE, Iovec, Linux, Scanner, memory_lock, process, restoring_supported, zero
+from ._page_scan import PAGE, Iovec, Linux, Scanner, memory_lock, process, restoring_supported, zero
 
 __all__ = ["PristineMemory", "locate_memory", "memory_lock", "restoring_supported"]
 

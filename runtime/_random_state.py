@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 
-from ._page_scan import MEMORY
+from ._abi import MEMORY
 
 __all__ = ["LOCATE_RANDOM", "RandomState"]
 

@@ -26,7 +26,7 @@ from typing import Any
 from wasmtime import WasiConfig
 from wasmtime import _ffi as ffi
 
-from ._abi import read_bytes
+from ._abi import MEMORY
 
 __all__ = ["OutputSink", "route_output"]
 
@@ -46,7 +46,7 @@ def _deliver(data: int | None, address: int | None, size: int) -> int:
     try:
         word = data or 0
         stream = "stderr" if word & _STDERR_BIT else "stdout"
-        result = _sinks[0](word & ~_STDERR_BIT, stream, read_bytes(address or 0, size))
+        result = _sinks[0](word & ~_STDERR_BIT, stream, bytes(MEMORY[(address or 0) : (address or 0) + size]))
         return size if result is None else int(result)
     except BaseException as exc:  # never unwind into wasmtime
         log.error("a guest's WASI output could not be delivered", exc_info=exc)
