@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 
+from ._constant_globals import inline_constant_globals
 from ._errors import GuestBuildError
 from ._immortal import immortalize
 
@@ -30,10 +31,11 @@ __all__ = ["cache_dir", "guest_component", "guest_source_dir"]
 log = logging.getLogger("otc.build")
 
 # Bump when the build recipe changes in a way the inputs do not show.
-_RECIPE = "2"  # 2: the snapshot's objects made immortal
+_RECIPE = "3"  # 2: the snapshot's objects made immortal; 3: link-time constants inlined
 _WORLD = "sandbox"
 _ENTRY = "guest_main"
 _BUILD_TIMEOUT = 600.0
+_STEPS = ("_immortal.py", "_constant_globals.py", "_wasm_layout.py", "_wasm_binary.py")
 
 
 def guest_source_dir() -> Path:
@@ -69,7 +71,8 @@ def _build_key(source: Path) -> str:
     digest.update(f"recipe={_RECIPE}\n".encode())
     for dist in ("componentize-py", "tzdata"):
         digest.update(f"{dist}={metadata.version(dist)}\n".encode())
-    digest.update(Path(__file__).with_name("_immortal.py").read_bytes())  # the step after componentize-py
+    for step in _STEPS:  # the steps after componentize-py
+        digest.update(Path(__file__).with_name(step).read_bytes())
     for path in _inputs(source):
         digest.update(path.relative_to(source).as_posix().encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
@@ -129,7 +132,11 @@ def _componentize(source: Path, target: Path) -> None:
             )
         component = bytearray(output.read_bytes())
         stats = immortalize(component)
+        component, constants = inline_constant_globals(component)
         staged = target.with_suffix(".tmp")
         staged.write_bytes(component)
         os.replace(staged, target)
-    log.warning("guest component built: %s (%d of %d snapshot objects immortal)", target, stats.patched, stats.listed)
+    log.warning(
+        "guest component built: %s (%d of %d snapshot objects immortal, %d link-time constants inlined)",
+        target, stats.patched, stats.listed, constants.imports,
+    )  # fmt: skip

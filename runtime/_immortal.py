@@ -22,6 +22,7 @@ import zlib
 from dataclasses import dataclass
 
 from ._errors import GuestBuildError
+from ._wasm_binary import COMPONENT_PREAMBLE, END, GLOBAL_GET, I32_CONST, read_leb, read_sleb32, sections
 
 __all__ = ["ImmortalStats", "immortalize"]
 
@@ -31,10 +32,8 @@ _IMMORTAL_REFCNT = 5 << 28
 least ``1 << 30`` counts as immortal; statically allocated objects carry ``7 << 28``."""
 _MAX_LIVE_REFCNT = 1 << 20
 """A higher count than any snapshot object has; a free chunk's link (an address) is higher."""
-_COMPONENT_PREAMBLE = b"\0asm\x0d\x00\x01\x00"
 _CORE_MODULE_SECTION = 1
 _DATA_SECTION = 11
-_I32_CONST, _GLOBAL_GET, _END = 0x41, 0x23, 0x0B
 _WORD = struct.Struct("<I")
 
 
@@ -55,65 +54,31 @@ class _Segment:
     size: int
 
 
-def _leb(data: bytes | bytearray, at: int) -> tuple[int, int]:
-    """An unsigned LEB128 at ``at``: (value, the offset after it)."""
-    value = shift = 0
-    while True:
-        byte = data[at]
-        at += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            return value, at
-
-
-def _sleb32(data: bytes | bytearray, at: int) -> tuple[int, int]:
-    value, end = _leb(data, at)
-    bits = 7 * (end - at)
-    if value & (1 << (bits - 1)):
-        value -= 1 << bits
-    return value & 0xFFFFFFFF, end
-
-
-def _sections(data: bytes | bytearray, start: int, end: int) -> list[tuple[int, int, int]]:
-    """(id, payload offset, payload size) of each section in ``data[start:end]``."""
-    found = []
-    at = start
-    while at < end:
-        section = data[at]
-        size, at = _leb(data, at + 1)
-        found.append((section, at, size))
-        at += size
-    if at != end:
-        raise GuestBuildError("the guest component is malformed: a section runs past its end")
-    return found
-
-
 def _data_segments(data: bytes | bytearray, start: int, end: int) -> list[_Segment]:
     """The active segments at constant addresses of a core module's data section."""
     segments = []
-    for section, payload, _size in _sections(data, start + 8, end):
+    for section, payload, _size in sections(data, start + 8, end):
         if section != _DATA_SECTION:
             continue
-        count, at = _leb(data, payload)
+        count, at = read_leb(data, payload)
         for _ in range(count):
-            flags, at = _leb(data, at)
+            flags, at = read_leb(data, at)
             if flags == 1:  # passive: no address
-                length, at = _leb(data, at)
+                length, at = read_leb(data, at)
                 at += length
                 continue
             if flags == 2:
-                _, at = _leb(data, at)  # memory index
+                _, at = read_leb(data, at)  # memory index
             opcode = data[at]
-            if opcode == _I32_CONST:
-                address, at = _sleb32(data, at + 1)
-            elif opcode == _GLOBAL_GET:  # an address known only when linked: not the snapshot
-                address, at = -1, _leb(data, at + 1)[1]
+            if opcode == I32_CONST:
+                address, at = read_sleb32(data, at + 1)
+            elif opcode == GLOBAL_GET:  # an address known only when linked: not the snapshot
+                address, at = -1, read_leb(data, at + 1)[1]
             else:
                 raise GuestBuildError(f"a data segment's address is an unsupported expression (opcode {opcode:#x})")
-            if data[at] != _END:
+            if data[at] != END:
                 raise GuestBuildError("a data segment's address is not a single constant")
-            length, at = _leb(data, at + 1)
+            length, at = read_leb(data, at + 1)
             if address >= 0:
                 segments.append(_Segment(address, at, length))
             at += length
@@ -122,9 +87,9 @@ def _data_segments(data: bytes | bytearray, start: int, end: int) -> list[_Segme
 
 def _snapshot(component: bytearray) -> list[_Segment]:
     """The data segments of the core module that holds the guest's listing."""
-    if not component.startswith(_COMPONENT_PREAMBLE):
+    if not component.startswith(COMPONENT_PREAMBLE):
         raise GuestBuildError("the guest build did not produce a WebAssembly component")
-    for section, payload, size in _sections(component, len(_COMPONENT_PREAMBLE), len(component)):
+    for section, payload, size in sections(component, len(COMPONENT_PREAMBLE), len(component)):
         if section != _CORE_MODULE_SECTION:
             continue
         segments = _data_segments(component, payload, payload + size)
