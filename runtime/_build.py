@@ -25,17 +25,18 @@ from pathlib import Path
 from ._constant_globals import inline_constant_globals
 from ._errors import GuestBuildError
 from ._immortal import immortalize
+from ._inlining import inline_small_functions
 
 __all__ = ["cache_dir", "guest_component", "guest_source_dir"]
 
 log = logging.getLogger("otc.build")
 
 # Bump when the build recipe changes in a way the inputs do not show.
-_RECIPE = "3"  # 2: the snapshot's objects made immortal; 3: link-time constants inlined
+_RECIPE = "4"  # 2: snapshot objects immortal; 3: link-time constants inlined; 4: small functions inlined
 _WORLD = "sandbox"
 _ENTRY = "guest_main"
 _BUILD_TIMEOUT = 600.0
-_STEPS = ("_immortal.py", "_constant_globals.py", "_wasm_layout.py", "_wasm_binary.py")
+_STEPS = ("_immortal.py", "_constant_globals.py", "_inlining.py", "_wasm_layout.py", "_wasm_binary.py")
 
 
 def guest_source_dir() -> Path:
@@ -109,7 +110,7 @@ def guest_component() -> Path:
 def _componentize(source: Path, target: Path) -> None:
     import tzdata  # type: ignore[import-untyped]  # the guest's offline tz database, read at build time
 
-    log.warning("building the sandbox guest component (first use only, about 15 s)...")
+    log.warning("building the sandbox guest component (first use only, about a minute)...")
     with tempfile.TemporaryDirectory(prefix="otc-build-") as tmp:
         app = Path(tmp) / "app"
         shutil.copytree(source / "guest", app, ignore=shutil.ignore_patterns("__pycache__"))
@@ -133,10 +134,12 @@ def _componentize(source: Path, target: Path) -> None:
         component = bytearray(output.read_bytes())
         stats = immortalize(component)
         component, constants = inline_constant_globals(component)
+        component, inlined = inline_small_functions(component)
         staged = target.with_suffix(".tmp")
         staged.write_bytes(component)
         os.replace(staged, target)
     log.warning(
-        "guest component built: %s (%d of %d snapshot objects immortal, %d link-time constants inlined)",
-        target, stats.patched, stats.listed, constants.imports,
+        "guest component built: %s (%d of %d snapshot objects immortal, %d link-time constants inlined, "
+        "small functions inlined in %d modules)",
+        target, stats.patched, stats.listed, constants.imports, inlined.modules,
     )  # fmt: skip

@@ -37,7 +37,6 @@ from dataclasses import dataclass
 
 from ._errors import GuestBuildError
 from ._wasm_binary import (
-    COMPONENT_PREAMBLE,
     CORE_PREAMBLE,
     END,
     GLOBAL_GET,
@@ -51,7 +50,6 @@ from ._wasm_binary import (
     skip_value_type,
 )
 from ._wasm_layout import (
-    CORE_MODULE_SECTION,
     GLOBAL,
     I32,
     IMPORT,
@@ -61,6 +59,7 @@ from ._wasm_layout import (
     Instantiation,
     parse_component,
     parse_core_module,
+    replace_core_modules,
 )
 
 __all__ = ["ConstantStats", "inline_constant_globals"]
@@ -117,15 +116,9 @@ def _inline(component: bytes | bytearray) -> tuple[bytearray, ConstantStats]:
             rewritten[instance.module], done = _rewrite(component, module, values)
             imports += len(values)
             folded += done
-    out = bytearray(component[: len(COMPONENT_PREAMBLE)])
-    index = 0
-    for section, at, size in sections(component, len(COMPONENT_PREAMBLE), len(component)):
-        payload = component[at : at + size]
-        if section == CORE_MODULE_SECTION:
-            payload = rewritten.get(index, payload)
-            index += 1
-        out += bytes([section]) + _framed(payload)
-    return out, ConstantStats(modules=len(rewritten), imports=imports, folded=folded)
+    return replace_core_modules(component, rewritten), ConstantStats(
+        modules=len(rewritten), imports=imports, folded=folded
+    )
 
 
 def _constant_tail(

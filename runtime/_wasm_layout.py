@@ -16,6 +16,7 @@ from ._wasm_binary import (
     CORE_PREAMBLE,
     END,
     I32_CONST,
+    encode_uleb,
     read_leb,
     read_name,
     read_sleb,
@@ -35,8 +36,10 @@ __all__ = [
     "Import",
     "InlineExports",
     "Instantiation",
+    "code_size",
     "parse_component",
     "parse_core_module",
+    "replace_core_modules",
 ]
 
 CORE_MODULE_SECTION, _CORE_INSTANCE_SECTION, _ALIAS_SECTION = 1, 2, 6
@@ -233,3 +236,22 @@ def _read_alias(data: bytes | bytearray, at: int, layout: ComponentLayout) -> in
     elif core_sort == _MODULE_SORT:
         layout.modules.append(None)
     return at
+
+
+def replace_core_modules(component: bytes | bytearray, replacements: dict[int, bytes]) -> bytearray:
+    """``component`` with the core modules at the given indices (of the core
+    module sections, in order) replaced; every other byte as it was."""
+    out = bytearray(component[: len(COMPONENT_PREAMBLE)])
+    index = 0
+    for section, at, size in sections(component, len(COMPONENT_PREAMBLE), len(component)):
+        payload = component[at : at + size]
+        if section == CORE_MODULE_SECTION:
+            payload = replacements.get(index, payload)
+            index += 1
+        out += bytes([section]) + encode_uleb(len(payload)) + bytes(payload)
+    return out
+
+
+def code_size(data: bytes | bytearray, payload: int, size: int) -> int:
+    """The size of the code section of the core module at ``data[payload:payload+size]`` (0 if none)."""
+    return next((length for section, _at, length in sections(data, payload + 8, payload + size) if section == 10), 0)

@@ -1,0 +1,73 @@
+"""The build inlines small functions with Binaryen, and the code computes the same."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import wasmtime
+from wasmtime.component import Component, Linker
+
+from runtime._inlining import inline_small_functions
+from runtime._wasm_binary import read_leb, sections
+from runtime._wasm_layout import parse_component
+
+_COMPONENT = bytes(
+    wasmtime.wat2wasm(
+        """
+(component
+  (core module $m
+    (func $square (param i32) (result i32) (i32.mul (local.get 0) (local.get 0)))
+    (func (export "run") (result i32) (i32.add (call $square (i32.const 6)) (call $square (i32.const 2)))))
+  (core instance $i (instantiate $m))
+  (alias core export $i "run" (core func $run))
+  (func (export "run") (result u32) (canon lift (core func $run))))
+"""
+    )
+)
+
+
+def _run(component: bytes | bytearray) -> int:
+    engine = wasmtime.Engine()
+    store = wasmtime.Store(engine)
+    run = Linker(engine).instantiate(store, Component(engine, bytes(component))).get_func(store, "run")
+    assert run is not None
+    value = run(store)
+    run.post_return(store)
+    assert isinstance(value, int)
+    return value
+
+
+def _functions(component: bytes | bytearray) -> int:
+    where = parse_component(component).modules[0]
+    assert where is not None
+    payload, size = where
+    counts = [read_leb(component, at)[0] for s, at, _ in sections(component, payload + 8, payload + size) if s == 3]
+    return sum(counts)
+
+
+def test_a_small_function_is_inlined_into_its_callers_and_the_result_is_the_same() -> None:
+    inlined, stats = inline_small_functions(bytearray(_COMPONENT), min_code=0)
+    assert (stats.modules, stats.skipped) == (1, None)
+    assert (_functions(_COMPONENT), _functions(inlined)) == (2, 1)
+    assert _run(_COMPONENT) == _run(inlined) == 40
+
+
+def test_modules_below_the_size_threshold_are_left_alone() -> None:
+    same, stats = inline_small_functions(bytearray(_COMPONENT), min_code=1 << 20)
+    assert (stats.modules, same) == (0, _COMPONENT)
+
+
+@pytest.mark.parametrize(
+    ("package", "reason"),
+    [("no_such_package_here", "is not installed"), ("json", "binaryen failed with exit status 1")],
+    ids=["not-installed", "binaryen-fails"],
+)
+def test_without_binaryen_the_build_goes_on_unchanged_and_says_why(
+    package: str, reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="otc.build"):
+        same, stats = inline_small_functions(bytearray(_COMPONENT), min_code=0, package=package)
+    assert same == _COMPONENT
+    assert stats.modules == 0 and stats.skipped is not None and reason in stats.skipped
+    assert "not inlined" in caplog.text
