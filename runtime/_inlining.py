@@ -102,9 +102,11 @@ def _optimise(package: str, source: Path, target: Path) -> None:
     lib.BinaryenModuleRunPasses.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_char_p), ctypes.c_uint32]
     lib.BinaryenModuleAllocateAndWrite.restype = _AllocatedBinary
     lib.BinaryenModuleAllocateAndWrite.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
-    for setting in ("BinaryenSetOptimizeLevel", "BinaryenSetShrinkLevel", "BinaryenSetAlwaysInlineMaxSize"):
+    for setting in (
+        "BinaryenSetOptimizeLevel", "BinaryenSetShrinkLevel", "BinaryenSetDebugInfo",
+        "BinaryenSetAlwaysInlineMaxSize", "BinaryenSetFlexibleInlineMaxSize",
+    ):  # fmt: skip
         getattr(lib, setting).argtypes = [ctypes.c_int]
-    lib.BinaryenSetFlexibleInlineMaxSize.argtypes = [ctypes.c_int]
     data = source.read_bytes()
     module = lib.BinaryenModuleRead(data, len(data))
     if not module:
@@ -112,6 +114,7 @@ def _optimise(package: str, source: Path, target: Path) -> None:
     lib.BinaryenModuleSetFeatures(module, lib.BinaryenFeatureAll())
     lib.BinaryenSetOptimizeLevel(3)
     lib.BinaryenSetShrinkLevel(0)
+    lib.BinaryenSetDebugInfo(1)  # keep the function names: wasmtime's backtraces and profiles show them
     lib.BinaryenSetAlwaysInlineMaxSize(_ALWAYS)
     lib.BinaryenSetFlexibleInlineMaxSize(_FLEXIBLE)
     lib.BinaryenModuleRunPasses(module, (ctypes.c_char_p * len(_PASSES))(*_PASSES), len(_PASSES))
