@@ -70,14 +70,21 @@ def _inputs(source: Path) -> list[Path]:
 def _build_key(source: Path) -> str:
     digest = hashlib.sha256()
     digest.update(f"recipe={_RECIPE}\n".encode())
-    for dist in ("componentize-py", "tzdata"):
-        digest.update(f"{dist}={metadata.version(dist)}\n".encode())
+    for dist in ("componentize-py", "tzdata", "icpp-binaryen"):  # binaryen: optional (the speed extra)
+        digest.update(f"{dist}={_version(dist)}\n".encode())
     for step in _STEPS:  # the steps after componentize-py
         digest.update(Path(__file__).with_name(step).read_bytes())
     for path in _inputs(source):
         digest.update(path.relative_to(source).as_posix().encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()[:24]
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "none"
 
 
 @contextlib.contextmanager

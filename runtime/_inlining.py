@@ -12,10 +12,11 @@ has the suite). Only modules with at least ``_MIN_CODE`` bytes of code are
 treated: the interpreter, not the small glue modules around it.
 
 Binaryen comes from ``icpp-binaryen`` (its official shared library,
-bundled). It runs in a child process: it writes warnings on stderr, and a
-crash in it must not take the building process down. Where the package is
-not installed (a platform without its wheel), or the child fails, the step
-is skipped with a warning; the guest is then correct, only slower.
+bundled), in the ``speed`` extra: it has wheels for few platforms. It runs
+in a child process: it writes warnings on stderr, and a crash in it must
+not take the building process down. Where the package is not installed,
+or the child fails, the step is skipped with a warning; the guest is then
+correct, only slower.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def inline_small_functions(
 ) -> tuple[bytearray, InliningStats]:
     """The component with small functions of its large modules inlined (see the module docstring)."""
     if find_spec(package) is None:
-        reason = f"{package.replace('_', '-')} is not installed"
+        reason = f"{package.replace('_', '-')} is not installed: pip install 'otc-runtime[speed]'"
         log.warning("guest build: small functions not inlined (%s): the guest runs ~9%% slower", reason)
         return component, InliningStats(modules=0, skipped=reason)
     layout = parse_component(component)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime import Sandbox, cache_dir
+from runtime import Sandbox, _build, cache_dir
 from runtime._build import _build_key, guest_source_dir
 
 
@@ -24,6 +24,14 @@ def test_build_key_follows_the_guest_sources(tmp_path: Path) -> None:
     assert _build_key(copy) != before
     (copy / "wit" / "extra.wit").write_text("// new\n")
     assert _build_key(copy) != before
+
+
+def test_installing_binaryen_later_rebuilds_the_guest(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A guest built without the speed extra is not kept once it is installed."""
+    with_binaryen = _build_key(guest_source_dir())
+    real = _build._version
+    monkeypatch.setattr(_build, "_version", lambda dist: "none" if dist == "icpp-binaryen" else real(dist))
+    assert _build_key(guest_source_dir()) != with_binaryen
 
 
 def test_second_process_reuses_the_compiled_artifact(sandbox: Sandbox) -> None:
