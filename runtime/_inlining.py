@@ -77,7 +77,8 @@ def inline_small_functions(
             source.write_bytes(component[payload : payload + size])
             command = [sys.executable, "-m", __name__, package, str(source), str(target)]
             try:
-                done = subprocess.run(command, capture_output=True, text=True, timeout=_TIMEOUT)
+                # cwd: a `runtime` directory wherever the caller stands must not shadow this package.
+                done = subprocess.run(command, cwd=tmp, capture_output=True, text=True, timeout=_TIMEOUT)
             except (OSError, subprocess.TimeoutExpired) as exc:
                 done = subprocess.CompletedProcess(command, -1, "", str(exc))
             if done.returncode != 0 or not target.exists():

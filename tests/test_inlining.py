@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 import wasmtime
@@ -71,3 +72,13 @@ def test_without_binaryen_the_build_goes_on_unchanged_and_says_why(
     assert same == _COMPONENT
     assert stats.modules == 0 and stats.skipped is not None and reason in stats.skipped
     assert "not inlined" in caplog.text
+
+
+def test_a_runtime_directory_where_the_caller_stands_does_not_shadow_the_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "runtime").mkdir()
+    (tmp_path / "runtime" / "__init__.py").write_text("raise SystemExit('not the real runtime package')\n")
+    monkeypatch.chdir(tmp_path)
+    _, stats = inline_small_functions(bytearray(_COMPONENT), min_code=0)
+    assert (stats.modules, stats.skipped) == (1, None)
