@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import subprocess
 from pathlib import Path
 
 import pytest
 import wasmtime
 from wasmtime.component import Component, Linker
 
-from runtime._inlining import inline_small_functions
+from runtime._inlining import _failure, inline_small_functions
 from runtime._wasm_binary import read_leb, sections
 from runtime._wasm_layout import parse_component
 
@@ -82,3 +83,13 @@ def test_a_runtime_directory_where_the_caller_stands_does_not_shadow_the_step(
     monkeypatch.chdir(tmp_path)
     _, stats = inline_small_functions(bytearray(_COMPONENT), min_code=0)
     assert (stats.modules, stats.skipped) == (1, None)
+
+
+def test_output_that_wasmtime_would_not_load_is_not_used(tmp_path: Path) -> None:
+    target = tmp_path / "out.wasm"
+    target.write_bytes(b"\0asm\x01\0\0\0\x0a\x04\x01\x02\x00\x0b")  # a body for a function that is not declared
+    done = subprocess.CompletedProcess(["binaryen"], 0, "", "")
+    reason = _failure(done, target)
+    assert reason is not None and "does not validate" in reason
+    target.write_bytes(wasmtime.wat2wasm("(module)"))
+    assert _failure(done, target) is None
