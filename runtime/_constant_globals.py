@@ -51,6 +51,7 @@ from ._wasm_binary import (
 )
 from ._wasm_layout import (
     GLOBAL,
+    GLOBAL_SORT,
     I32,
     IMPORT,
     ComponentLayout,
@@ -147,7 +148,7 @@ def _resolve(
     if not isinstance(provider, dict):
         return None
     sort, index = provider.get(imported.name, (-1, -1))
-    source = layout.globals[index] if sort == 0x03 and 0 <= index < len(layout.globals) else None
+    source = layout.globals[index] if sort == GLOBAL_SORT and 0 <= index < len(layout.globals) else None
     if source is None:
         return None
     origin = layout.instances[source[0]]

@@ -3,7 +3,8 @@ its core modules, the core instances made from them (and with what
 arguments), the core globals aliased out of those instances; and for each
 core module its imports, its globals' constant initialisers and its exports.
 
-Read-only: ``_constant_globals`` decides what to change from this.
+``_constant_globals`` and ``_inlining`` decide what to change from this;
+``replace_core_modules`` puts their new modules in place.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ._wasm_binary import (
 __all__ = [
     "CORE_MODULE_SECTION",
     "GLOBAL",
+    "GLOBAL_SORT",
     "I32",
     "IMPORT",
     "ComponentLayout",
@@ -47,7 +49,8 @@ IMPORT, GLOBAL, _EXPORT = 2, 6, 7
 """Core module section ids."""
 I32 = 0x7F
 _FUNC, _TABLE, _MEMORY, _GLOBAL_KIND, _TAG = 0x00, 0x01, 0x02, 0x03, 0x04
-_CORE_SORT, _GLOBAL_SORT, _MODULE_SORT, _INSTANCE_SORT = 0x00, 0x03, 0x11, 0x12
+_CORE_SORT, GLOBAL_SORT, _MODULE_SORT, _INSTANCE_SORT = 0x00, 0x03, 0x11, 0x12
+"""Core sorts, as component sections name them; ``GLOBAL_SORT``: a core global."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -229,7 +232,7 @@ def _read_alias(data: bytes | bytearray, at: int, layout: ComponentLayout) -> in
         at = read_leb(data, read_leb(data, at + 1)[1])[1]
     else:
         raise GuestBuildError(f"an unknown alias target ({target:#x})")
-    if core_sort == _GLOBAL_SORT:
+    if core_sort == GLOBAL_SORT:
         layout.globals.append(source)
     elif core_sort == _INSTANCE_SORT:
         layout.instances.append(None)
