@@ -41,6 +41,7 @@ from ._wasm_binary import (
     END,
     GLOBAL_GET,
     I32_CONST,
+    encode_section,
     encode_sleb,
     encode_uleb,
     read_leb,
@@ -195,9 +196,9 @@ def _rewrite(data: bytes | bytearray, module: CoreModule, values: dict[int, int]
             payload = encode_uleb(count + len(values)) + body
             wrote_globals = True
         elif section in _AFTER_GLOBALS and not wrote_globals:
-            out += bytes([GLOBAL]) + _framed(encode_uleb(len(values)) + definitions)
+            out += encode_section(GLOBAL, encode_uleb(len(values)) + definitions)
             wrote_globals = True
-        out += bytes([section]) + _framed(payload)
+        out += encode_section(section, payload)
     return bytes(out), folded
 
 
@@ -222,7 +223,3 @@ def _i32_const(value: int) -> bytes:
     """``i32.const value; end``, with ``value`` wrapped to an i32 as wasm arithmetic would."""
     value &= 0xFFFFFFFF
     return bytes([I32_CONST]) + encode_sleb(value - (1 << 32) if value & 0x80000000 else value) + bytes([END])
-
-
-def _framed(payload: bytes | bytearray) -> bytes:
-    return encode_uleb(len(payload)) + bytes(payload)

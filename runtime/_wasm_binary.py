@@ -1,5 +1,6 @@
 """Reading and writing the few parts of the WebAssembly binary format that the
-build steps after componentize-py touch (``_immortal``, ``_constant_globals``).
+build steps after componentize-py touch (``_immortal``, ``_constant_globals``,
+``_inlining``, through ``_wasm_layout``).
 
 Only what those steps need: LEB128 numbers, names, section framing, constant
 expressions and value types. Anything else a reader meets raises
@@ -17,6 +18,7 @@ __all__ = [
     "END",
     "GLOBAL_GET",
     "I32_CONST",
+    "encode_section",
     "encode_sleb",
     "encode_uleb",
     "read_leb",
@@ -91,6 +93,11 @@ def encode_sleb(value: int) -> bytes:
         out.append(byte | 0x80)
 
 
+def encode_section(section: int, payload: bytes | bytearray) -> bytes:
+    """A section: its id, its size, then ``payload``."""
+    return bytes([section]) + encode_uleb(len(payload)) + bytes(payload)
+
+
 def read_name(data: bytes | bytearray, at: int) -> tuple[str, int]:
     """A length-prefixed UTF-8 name at ``at``: (name, the offset after it)."""
     size, at = read_leb(data, at)
@@ -145,7 +152,7 @@ def skip_const_expr(data: bytes | bytearray, at: int) -> int:
         elif opcode in (GLOBAL_GET, REF_FUNC):
             at = read_leb(data, at)[1]
         elif opcode == REF_NULL:
-            at = skip_value_type(data, at) if data[at] in _TYPED_REF else read_sleb(data, at)[1]
+            at = read_sleb(data, at)[1]  # a heap type: abstract (one byte) or a type index
         elif opcode in _ARITHMETIC:
             pass
         elif opcode == _SIMD_PREFIX and read_leb(data, at)[0] == _V128_CONST:

@@ -17,7 +17,7 @@ from ._wasm_binary import (
     CORE_PREAMBLE,
     END,
     I32_CONST,
-    encode_uleb,
+    encode_section,
     read_leb,
     read_name,
     read_sleb,
@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 CORE_MODULE_SECTION, _CORE_INSTANCE_SECTION, _ALIAS_SECTION = 1, 2, 6
-IMPORT, GLOBAL, _EXPORT = 2, 6, 7
+IMPORT, GLOBAL, _EXPORT, _CODE = 2, 6, 7, 10
 """Core module section ids."""
 I32 = 0x7F
 _FUNC, _TABLE, _MEMORY, _GLOBAL_KIND, _TAG = 0x00, 0x01, 0x02, 0x03, 0x04
@@ -251,10 +251,10 @@ def replace_core_modules(component: bytes | bytearray, replacements: dict[int, b
         if section == CORE_MODULE_SECTION:
             payload = replacements.get(index, payload)
             index += 1
-        out += bytes([section]) + encode_uleb(len(payload)) + bytes(payload)
+        out += encode_section(section, payload)
     return out
 
 
 def code_size(data: bytes | bytearray, payload: int, size: int) -> int:
     """The size of the code section of the core module at ``data[payload:payload+size]`` (0 if none)."""
-    return next((length for section, _at, length in sections(data, payload + 8, payload + size) if section == 10), 0)
+    return next((length for section, _at, length in sections(data, payload + 8, payload + size) if section == _CODE), 0)

@@ -29,8 +29,10 @@ def test_an_unsigned_number_reads_back_as_written(value: int) -> None:
         (b"\x23\x01\x41\x10\x6a\x0b", 6),  # global.get 1; i32.const 16; i32.add
         (b"\x44" + bytes(8) + b"\x0b", 10),  # f64.const 0 (its bytes hold an 0x0b-free zero)
         (b"\x43\x0b\x0b\x0b\x0b\x0b", 6),  # f32.const whose bytes are all `end`
+        (b"\xd0\x70\x0b", 3),  # ref.null func
+        (b"\xd0\x0b\x0b", 3),  # ref.null of type 11, whose index is an `end` byte
     ],
-    ids=["i32", "extended", "f64", "f32-of-end-bytes"],
+    ids=["i32", "extended", "f64", "f32-of-end-bytes", "ref-null-abstract", "ref-null-type-index"],
 )
 def test_a_constant_expression_ends_after_its_own_end(expr: bytes, length: int) -> None:
     assert skip_const_expr(expr + b"\x0b\x0b", 0) == length
