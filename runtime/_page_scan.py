@@ -10,6 +10,7 @@ instead of ctypes calls.
 from __future__ import annotations
 
 import ctypes
+import errno
 import mmap
 import os
 import sys
@@ -60,6 +61,8 @@ class Linux:
         self.read_process.restype = ctypes.c_ssize_t
         libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
         libc.mmap.restype = ctypes.c_void_p
+        libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+        libc.munmap.restype = ctypes.c_int
         self.libc = libc
         self.pid = os.getpid()
         self.pagemap = os.open("/proc/self/pagemap", os.O_RDONLY | os.O_CLOEXEC)
@@ -73,9 +76,28 @@ class Linux:
         self._blank = mmap.mmap(-1, PAGE)
         address = ctypes.addressof(ctypes.c_char.from_buffer(self._blank))
         try:
-            return Scanner(self).written(address, address + PAGE) == []
+            return Scanner(self).written(address, address + PAGE) == [] and self._reads_growth(address)
         except OSError:
             return False
+
+    def _reads_growth(self, readable: int) -> bool:
+        """True if the growth probe (``PristineMemory.grown``: ``process_vm_readv``
+        of one byte) tells a readable page (1 byte read) from an inaccessible
+        one (``EFAULT``). Under a filter that refuses the call, a grown memory
+        would look ungrown: then nothing is restored at all."""
+        byte = ctypes.create_string_buffer(1)
+        local, pid = Iovec(ctypes.addressof(byte), 1), os.getpid()
+        read = self.read_process(pid, ctypes.byref(local), 1, ctypes.byref(Iovec(readable, 1)), 1, 0)
+        # PROT_NONE (0): every access faults.
+        guard = self.libc.mmap(None, PAGE, 0, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, -1, 0)
+        if guard in (None, ctypes.c_void_p(-1).value):
+            return False
+        try:
+            refused = self.read_process(pid, ctypes.byref(local), 1, ctypes.byref(Iovec(guard, 1)), 1, 0)
+            code = ctypes.get_errno()
+        finally:
+            self.libc.munmap(guard, PAGE)
+        return read == 1 and refused == -1 and code == errno.EFAULT
 
 
 _lock = threading.Lock()

@@ -11,6 +11,7 @@ next run must not see, and by the cases that must never be restored.
 from __future__ import annotations
 
 import ctypes
+import errno
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,7 +25,8 @@ from runtime import Limits, Sandbox
 from runtime._driver import new_state, run_on
 from runtime._engine import guest_runtime
 from runtime._instance import MAX_RUNS, GuestInstance
-from runtime._pristine import restoring_supported
+from runtime._page_scan import Linux
+from runtime._pristine import _outside, restoring_supported
 
 pytestmark = pytest.mark.skipif(not restoring_supported(), reason="needs Linux 6.7+ (PAGEMAP_SCAN)")
 
@@ -175,6 +177,51 @@ def test_some_instances_are_never_restored(
     monkeypatch.setattr(runtime._instance, "SHORT_RUN", 0.1)
     run_on(instance, code, limits, new_state(limits), fresh=True)
     assert not instance.restore()
+
+
+def _refused(*_: object) -> int:
+    """``process_vm_readv`` as a seccomp filter that refuses it answers."""
+    ctypes.set_errno(errno.EPERM)
+    return -1
+
+
+def test_an_instance_whose_growth_cannot_be_probed_is_not_restored(
+    instance: GuestInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refused growth probe must not read as "not grown": pages past the
+    scanned range would keep a grown run's bytes."""
+    _run(instance, "1")
+    assert instance.memory is not None
+    monkeypatch.setattr(instance.memory._linux, "read_process", _refused)
+    assert not instance.restore()
+
+
+def test_a_process_that_refuses_the_growth_probe_restores_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    linux = Linux()
+    try:
+        assert linux.supported
+        monkeypatch.setattr(linux, "read_process", _refused)
+        assert not linux._probe()
+    finally:
+        linux.close()
+
+
+@pytest.mark.parametrize(
+    ("ranges", "expected"),
+    [
+        ([(0, 10)], [(0, 10)]),
+        ([(10, 20)], []),
+        ([(10, 20), (30, 40)], []),
+        ([(5, 45)], [(5, 10), (20, 30), (40, 45)]),
+        ([(12, 18), (25, 35)], [(25, 30)]),
+        ([(0, 5), (20, 30), (50, 60)], [(0, 5), (20, 30), (50, 60)]),
+        ([(15, 32)], [(20, 30)]),
+    ],
+    ids=["before", "equal", "two-equal", "spanning", "inside-and-straddling", "between", "from-inside-to-inside"],
+)
+def test_outside_subtracts_the_saved_ranges(ranges: list[tuple[int, int]], expected: list[tuple[int, int]]) -> None:
+    holes = [(10, 20), (30, 40)]
+    assert _outside(ranges, holes, [stop for _, stop in holes]) == expected
 
 
 def test_a_run_that_only_waited_long_is_restored(instance: GuestInstance, monkeypatch: pytest.MonkeyPatch) -> None:

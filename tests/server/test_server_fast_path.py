@@ -86,3 +86,21 @@ def test_a_missing_token_never_reaches_the_fast_path(asgi: AsgiHarness) -> None:
 
     assert response.status_code == 401
     assert stats.answered == before
+
+
+def test_requests_do_not_look_for_an_opentelemetry_provider(
+    asgi: AsgiHarness, auth: Auth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FastAPI's native telemetry (newer releases) is off: it looked up the
+    global providers, reading the environment, on every request."""
+    trace = pytest.importorskip("opentelemetry.trace")
+    if not hasattr(asgi.app, "_native_telemetry"):
+        pytest.skip("this FastAPI has no native telemetry")
+    looked = []
+    original = trace.get_tracer_provider
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: looked.append(1) or original())
+    responses = [asgi.request("POST", "/v1/executions", json={"code": "1"}, headers=auth("alice")) for _ in range(2)]
+    responses.append(asgi.request("GET", "/healthz"))
+
+    assert [r.status_code for r in responses] == [200, 200, 200]
+    assert looked == []
