@@ -39,6 +39,7 @@ user's run (pre-warming). Each runs in a fresh namespace and leaves none.
 The interpreter-level first-use work is already in the snapshot
 (``wasm/guest/guest_warmup.py``); what is left is per-instance paging, ~11 ms
 of it, which is why the pool warms only when it is not needed to keep up."""
+_TYPICAL_RUN = "print(1)\n1"
 _WARM_UP_TIMEOUT = 30.0
 MAX_RUNS = 500
 """Runs one instance serves (restored in between) before it is freed: this
@@ -154,13 +155,19 @@ class GuestInstance:
             if memory is not None:
                 located = self._run(LOCATE_RANDOM, options)
                 self._random = RandomState.found(located, memory.base, memory.end - memory.base)
+                # Restores return here, warm, rather than to the cold instantiated
+                # state, only if each restored run can get a new random sequence.
+                if self._random is not None and memory.save():
+                    self._saved_options = self._options
+                    # Saving write-protected every page, so a run's first write to
+                    # one faults (~1 µs): a trusted short run takes those faults
+                    # for the pages short runs write, so a user's first does not.
+                    self._run(_TYPICAL_RUN, options)
+                    if not self.restore():
+                        raise GuestBuildError("a warmed instance could not be restored to its saved state")
         finally:
             unregister(self.key)
         self.warmed = True
-        # Restores return here, warm, rather than to the cold instantiated state,
-        # only if each restored run can get a new random sequence.
-        if self.memory is not None and self._random is not None and self.memory.save():
-            self._saved_options = self._options
 
     def execute(self, code: str, options: str, state: RunState, *, memory_bytes: int, fuel: int | None) -> RawOutcome:
         """Run ``code`` under ``state``; traps are converted, never raised."""

@@ -2,7 +2,9 @@
 
 ``PAGEMAP_SCAN`` (an ioctl on ``/proc/self/pagemap``, Linux 6.7+) lists the
 pages of a range that a process has written: in wasmtime's copy-on-write
-mapping of a ``.cwasm`` those are the private pages. Restoring copies with
+mapping of a ``.cwasm`` those are the private pages; in a range registered
+with userfaultfd (``_userfaultfd``), also those written since they were
+last write-protected. Restoring copies with
 slice assignments on ``_abi.MEMORY``, the process's memory as one byte view,
 instead of ctypes calls.
 """
@@ -21,8 +23,10 @@ from ._abi import MEMORY
 __all__ = ["PAGE", "Iovec", "Linux", "Scanner", "memory_lock", "process", "restoring_supported", "zero"]
 
 PAGE = mmap.PAGESIZE
-_IS_FILE, _IS_PRESENT, _IS_SWAPPED, _IS_PFNZERO = 1 << 2, 1 << 3, 1 << 4, 1 << 5
+_IS_WRITTEN, _IS_FILE, _IS_PRESENT, _IS_SWAPPED, _IS_PFNZERO = 1 << 1, 1 << 2, 1 << 3, 1 << 4, 1 << 5
 """``PAGE_IS_*`` categories of ``<linux/fs.h>``."""
+_CHECK_WPASYNC = 1 << 1
+"""``PM_SCAN_CHECK_WPASYNC``: fail unless the range is registered for asynchronous write-protection."""
 _VEC = 512
 """Ranges returned per ``PAGEMAP_SCAN`` call; the scan continues if there are more."""
 
@@ -141,14 +145,14 @@ def restoring_supported() -> bool:
 
 
 class Scanner:
-    """One ``PAGEMAP_SCAN`` buffer (an instance's: used by one thread at a time)."""
+    """Two ``PAGEMAP_SCAN`` queries over one buffer (an instance's: used by one thread at a time)."""
 
     def __init__(self, linux: Linux) -> None:
         self._linux = linux
         self._vec = (_Region * _VEC)()
         # Written pages: present and private (not the file's, not the shared
         # zero page), or swapped out.
-        self._arg = _ScanArg(
+        self._private = _ScanArg(
             size=ctypes.sizeof(_ScanArg),
             vec=ctypes.addressof(self._vec),
             vec_len=_VEC,
@@ -157,10 +161,29 @@ class Scanner:
             category_anyof_mask=_IS_PRESENT | _IS_SWAPPED,
             return_mask=_IS_PRESENT | _IS_SWAPPED,
         )
+        # Pages without the userfaultfd write-protection mark; refused (EPERM)
+        # if part of the range is not registered for asynchronous write-protection.
+        self._unmarked = _ScanArg(
+            size=ctypes.sizeof(_ScanArg),
+            flags=_CHECK_WPASYNC,
+            vec=ctypes.addressof(self._vec),
+            vec_len=_VEC,
+            category_mask=_IS_WRITTEN,
+            return_mask=_IS_WRITTEN,
+        )
 
     def written(self, start: int, end: int) -> list[tuple[int, int]]:
-        """The written ranges in ``[start, end)``. Raises ``OSError`` if the scan fails."""
-        arg, vec, linux = self._arg, self._vec, self._linux
+        """The ranges in ``[start, end)`` written since they were mapped. Raises ``OSError`` if the scan fails."""
+        return self._scan(self._private, start, end)
+
+    def unmarked(self, start: int, end: int) -> list[tuple[int, int]]:
+        """The ranges in ``[start, end)`` written since ``_userfaultfd.write_protect``
+        marked them (or never marked). Raises ``OSError`` if the scan fails,
+        as it does where part of the range is not registered."""
+        return self._scan(self._unmarked, start, end)
+
+    def _scan(self, arg: _ScanArg, start: int, end: int) -> list[tuple[int, int]]:
+        vec, linux = self._vec, self._linux
         out: list[tuple[int, int]] = []
         arg.start, arg.end = start, end
         while True:

@@ -1,4 +1,4 @@
-"""A guest's memory maps only the pages it reads (``runtime/_fault_around.py``).
+"""A guest's memory maps only the pages it reads (``runtime/_userfaultfd.py``).
 
 Measured by effect: the resident size Linux reports for the instance's
 image mapping (``/proc/self/smaps``), with the registration and without.
@@ -16,9 +16,9 @@ import runtime._pristine
 from runtime import Limits
 from runtime._driver import new_state, run_on
 from runtime._engine import guest_runtime
-from runtime._fault_around import disable_fault_around
 from runtime._instance import GuestInstance
 from runtime._pristine import restoring_supported
+from runtime._userfaultfd import register
 
 
 def _can_disable() -> bool:
@@ -27,7 +27,7 @@ def _can_disable() -> bool:
     probe = mmap.mmap(-1, mmap.PAGESIZE)
     try:
         address = ctypes.addressof(ctypes.c_char.from_buffer(probe))
-        return disable_fault_around(address, address + mmap.PAGESIZE)
+        return register(address, address + mmap.PAGESIZE)
     finally:
         probe.close()
 
@@ -69,7 +69,7 @@ def test_a_new_instance_maps_far_fewer_pages_than_fault_around_would(
 ) -> None:
     instances.append(GuestInstance(guest_runtime(fuel=False)))
     registered = _first_run(instances[0])
-    monkeypatch.setattr(runtime._pristine, "disable_fault_around", lambda start, end: False)
+    monkeypatch.setattr(runtime._pristine, "register", lambda start, end: False)
     instances.append(GuestInstance(guest_runtime(fuel=False)))
     plain = _first_run(instances[1])
     # Measured: ~1.2 MiB against ~7.5 MiB.
@@ -77,4 +77,4 @@ def test_a_new_instance_maps_far_fewer_pages_than_fault_around_would(
 
 
 def test_a_range_that_cannot_be_registered_is_refused() -> None:
-    assert not disable_fault_around(0, mmap.PAGESIZE)  # nothing is mapped at address 0
+    assert not register(0, mmap.PAGESIZE)  # nothing is mapped at address 0
