@@ -79,18 +79,6 @@ print("done")
 """
 
 
-def test_restored_memory_equals_a_new_instance() -> None:
-    cold = GuestInstance(guest_runtime(fuel=False))
-    fresh = GuestInstance(guest_runtime(fuel=False))
-    try:
-        _run(cold, HOSTILE)
-        assert cold.restore()
-        assert _memory(cold) == _memory(fresh)
-    finally:
-        cold.close()
-        fresh.close()
-
-
 def test_restored_memory_equals_the_state_after_the_warm_up_but_for_a_new_random_state() -> None:
     warmed = GuestInstance(guest_runtime(fuel=False))
     try:
