@@ -138,7 +138,7 @@ class PristineMemory:
         self._marked = False
         """Pages have been write-protected: the scan for pages that differ from
         instantiation now also reports unpopulated ones (the kernel keeps their
-        mark as a swap-like entry), so nothing more can be saved."""
+        mark as a swap-like entry), so ``save`` must find them otherwise."""
 
     def written_pages(self) -> int:
         """How many pages differ from instantiation now (or may: written at some point)."""
@@ -152,13 +152,19 @@ class PristineMemory:
 
     def save(self) -> bool:
         """Make the memory as it is now (after the trusted warm-up, before any
-        script) the state ``restore`` returns to: its written pages are copied
-        aside. False (nothing saved) if the memory grew, the scan failed or a
-        restore came first."""
-        if self.grown() or self._marked:
+        script) the state ``restore`` returns to: its pages that differ from
+        instantiation are copied aside. False (nothing saved) if the memory
+        grew or a scan failed."""
+        if self.grown():
             return False
         try:
-            ranges = self._scanner.written(self.base, self.end)
+            if self._tracking and not self._saved:
+                # Marked when it was as instantiated: what differs was written since.
+                ranges = self._scanner.unmarked(self.base, self.end)
+            elif self._marked:
+                return False
+            else:
+                ranges = self._scanner.written(self.base, self.end)
         except OSError:
             return False
         saved = bytearray(sum(stop - start for start, stop in ranges))
