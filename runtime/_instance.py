@@ -12,8 +12,9 @@ from ._abi import ExportCall, context_key, set_epoch_callback
 from ._engine import GuestRuntime
 from ._errors import ExecutionError, GuestBuildError
 from ._limits import Limits
+from ._locate import forget_memory, locate_memory, mappings_before, memory_lock, restoring_supported, stray_made
 from ._outcome import run_options
-from ._pristine import PristineMemory, locate_memory, memory_lock, restoring_supported
+from ._pristine import PristineMemory
 from ._random_state import LOCATE_RANDOM, RandomState
 from ._run_state import REGISTRY, OutputCapture, RunState, Stop, register, should_stop, unregister
 from ._traps import convert_trap, not_instantiated
@@ -99,12 +100,16 @@ class GuestInstance:
         self.memory: PristineMemory | None = None
         """Set if this instance can be restored after a run (see ``restore``)."""
         with memory_lock():
+            locating = located and restoring_supported()
+            before = mappings_before(runtime.artifact) if locating else None
+            if not located:
+                stray_made(runtime.artifact)
             try:
                 instance = runtime.linker.instantiate(self.store, runtime.component)
             except WasmtimeError as exc:
                 raise not_instantiated(exc) from exc
-            if located and restoring_supported():
-                self.memory = locate_memory(runtime.artifact)
+            if locating:
+                self.memory = locate_memory(runtime.artifact, before)
         func = instance.get_func(self.store, "run")
         if func is None:
             raise GuestBuildError("the guest component has no `run` export")
@@ -222,5 +227,5 @@ class GuestInstance:
         self.alive = False
         with memory_lock():
             if self.memory is not None:
-                self.memory.forget()
+                forget_memory(self.memory)
             self.store.close()

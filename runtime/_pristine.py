@@ -37,12 +37,9 @@ after a run that returned normally and was short, and retires an
 instance after a number of runs, which bounds the handles a run can leave.
 
 An instance is restorable only if, right after instantiation, its memory
-is found (one copy-on-write mapping of the artifact, between zero-page
-regions and guard pages) and has no written page yet. If the kernel lacks
-``PAGEMAP_SCAN``, or anything about the layout is unexpected, instances
-are simply not restored (each run gets a new one, as before). A memory
-found is also registered with the userfaultfd at once, which keeps Linux
-from mapping pages its guest never reads (``_userfaultfd``).
+is found (``_locate``). If the kernel lacks ``PAGEMAP_SCAN``, or anything
+about the layout is unexpected, instances are simply not restored (each run
+gets a new one, as before).
 """
 
 from __future__ import annotations
@@ -50,57 +47,13 @@ from __future__ import annotations
 import bisect
 import ctypes
 import errno
-import mmap
 import os
-from dataclasses import dataclass
-from pathlib import Path
 
 from ._abi import MEMORY
-from ._page_scan import PAGE, Iovec, Linux, Scanner, memory_lock, process, restoring_supported, zero
-from ._userfaultfd import register, write_protect
+from ._page_scan import PAGE, Iovec, Linux, Scanner, zero
+from ._userfaultfd import write_protect
 
-__all__ = ["PristineMemory", "locate_memory", "memory_lock", "restoring_supported"]
-
-
-@dataclass(frozen=True)
-class _Image:
-    """The artifact's bytes, mapped read-only once per file: the source of every restore."""
-
-    device: int
-    inode: int
-    address: int
-    size: int
-
-
-_mapped: dict[str, _Image] = {}
-"""Each artifact's image by path (kept for the life of the process)."""
-_live: set[int] = set()
-"""Image addresses of the located memories of live instances (under ``memory_lock``)."""
-if hasattr(os, "register_at_fork"):
-    # A forked child has none of the parent's instances running (and must not
-    # skip a new memory because a parent's was once at its address).
-    os.register_at_fork(after_in_child=_live.clear)
-
-
-def _image(linux: Linux, path: str, device: int, inode: int) -> _Image | None:
-    """The artifact at ``path`` if it is still the file wasmtime mapped (same inode)."""
-    image = _mapped.get(path)
-    if image is not None and (image.device, image.inode) == (device, inode):
-        return image
-    try:
-        with open(path, "rb") as file:
-            stat = os.fstat(file.fileno())
-            if (stat.st_dev, stat.st_ino) != (device, inode):
-                return None  # replaced since wasmtime mapped it: other bytes
-            # Read-only (never one of the guests' read-write mappings), kept for
-            # the life of the process (a replaced artifact's stays mapped too).
-            address = linux.libc.mmap(None, stat.st_size, mmap.PROT_READ, mmap.MAP_SHARED, file.fileno(), 0)
-    except OSError:
-        return None
-    if address in (None, ctypes.c_void_p(-1).value):
-        return None
-    image = _mapped[path] = _Image(device, inode, address, stat.st_size)
-    return image
+__all__ = ["PristineMemory"]
 
 
 class PristineMemory:
@@ -266,88 +219,3 @@ class PristineMemory:
             start = cut
         if start < stop:  # zeros after it
             zero(start, stop)
-
-    def forget(self) -> None:
-        """The instance is being freed (call with ``memory_lock`` held)."""
-        _live.discard(self.image_start)
-
-
-_ANON = " rw-p 00000000 00:00 0"
-"""How ``/proc/self/maps`` goes on after the range for a private zero-page mapping."""
-
-
-def _line(maps: str, at: int) -> str:
-    """The whole line of ``/proc/self/maps`` around index ``at``."""
-    end = maps.find("\n", at)
-    return maps[maps.rfind("\n", 0, at) + 1 : end if end >= 0 else len(maps)]
-
-
-def _around(maps: str, start: int, end: int) -> tuple[int, int] | None:
-    """The zero-page mappings right before ``start`` and after ``end``, if any,
-    widened to ``(base, end)``; None unless guard pages (``---p``) bound them.
-    Only searches the text: parsing every line costs milliseconds in a busy process."""
-    base = start
-    at = maps.find(f"-{start:x}{_ANON}")
-    if at >= 0:
-        base = int(_line(maps, at).partition("-")[0], 16)
-    at = maps.find(f"\n{end:x}-")
-    if at >= 0 and (fields := _line(maps, at + 1).split())[1:5] == _ANON.split():
-        end = int(fields[0].partition("-")[2], 16)
-    guard_before = maps.find(f"-{base:x} ---p ")
-    guard_after = maps.find(f"\n{end:x}-")
-    if guard_before < 0 or guard_after < 0 or _line(maps, guard_after + 1).split()[1] != "---p":
-        return None
-    return base, end
-
-
-def _images(maps: str, path: str) -> list[list[str]]:
-    """The fields of every read-write private mapping of ``path``."""
-    found, at = [], maps.find(path)
-    while at >= 0:
-        fields = _line(maps, at).split()
-        if fields[1] == "rw-p" and fields[5:] == [path]:
-            found.append(fields)
-        at = maps.find(path, at + len(path))
-    return found
-
-
-def locate_memory(artifact: Path) -> PristineMemory | None:
-    """The memory of the instance just made from ``artifact`` (call with
-    ``memory_lock`` held, right after instantiating), or None if it cannot be
-    told apart, does not look as expected or is not pristine."""
-    linux = process()
-    if linux is None or not linux.supported:
-        return None
-    path, live = str(artifact), _live
-    with open("/proc/self/maps") as file:
-        maps = file.read()
-    # The guest's copy-on-write image: the artifact's one read-write private mapping.
-    found = [fields for fields in _images(maps, path) if int(fields[0].partition("-")[0], 16) not in live]
-    if len(found) != 1:
-        return None
-    span, _, offset, device_text, inode, _ = found[0]
-    start, _, end = span.partition("-")
-    major, _, minor = device_text.partition(":")
-    image_start, image_end = int(start, 16), int(end, 16)
-    device = os.makedev(int(major, 16), int(minor, 16))
-    bounds = _around(maps, image_start, image_end)
-    image = _image(linux, path, device, int(inode))
-    if bounds is None or image is None or int(offset, 16) + (image_end - image_start) > image.size:
-        return None
-    memory = PristineMemory(
-        linux,
-        base=bounds[0],
-        image_start=image_start,
-        image_end=image_end,
-        end=bounds[1],
-        source=image.address + int(offset, 16) - image_start,
-        registered=False,
-    )
-    try:
-        if memory.grown() or memory.written_pages():
-            return None
-    except OSError:
-        return None
-    live.add(image_start)
-    memory._registered = register(memory.base, memory.end)  # before the guest reads a page
-    return memory

@@ -12,12 +12,12 @@ from collections.abc import Iterator
 
 import pytest
 
-import runtime._pristine
+import runtime._locate
 from runtime import Limits
 from runtime._driver import new_state, run_on
 from runtime._engine import guest_runtime
 from runtime._instance import GuestInstance
-from runtime._pristine import restoring_supported
+from runtime._locate import restoring_supported
 from runtime._userfaultfd import register
 
 
@@ -69,7 +69,7 @@ def test_a_new_instance_maps_far_fewer_pages_than_fault_around_would(
 ) -> None:
     instances.append(GuestInstance(guest_runtime(fuel=False)))
     registered = _first_run(instances[0])
-    monkeypatch.setattr(runtime._pristine, "register", lambda start, end: False)
+    monkeypatch.setattr(runtime._locate, "register", lambda start, end: False)
     instances.append(GuestInstance(guest_runtime(fuel=False)))
     plain = _first_run(instances[1])
     # Measured: ~1.2 MiB against ~7.5 MiB.

@@ -25,8 +25,8 @@ from runtime import Limits, Sandbox
 from runtime._driver import new_state, run_on
 from runtime._engine import guest_runtime
 from runtime._instance import MAX_RUNS, GuestInstance
+from runtime._locate import restoring_supported
 from runtime._page_scan import PAGE, Linux
-from runtime._pristine import restoring_supported
 
 pytestmark = pytest.mark.skipif(not restoring_supported(), reason="needs Linux 6.7+ (PAGEMAP_SCAN)")
 
