@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from runtime import Limits, Sandbox
+from runtime._instance import GuestInstance
 
 
 def _check_healthy(sb: Sandbox) -> None:
@@ -19,6 +20,15 @@ def _check_healthy(sb: Sandbox) -> None:
 def check_healthy() -> Callable[[Sandbox], None]:
     """``check_healthy(sb)``: the sandbox (and the host) still runs a normal script correctly."""
     return _check_healthy
+
+
+@pytest.fixture
+def instances() -> Iterator[list[GuestInstance]]:
+    """A list to put new guest instances in: each is closed after the test."""
+    made: list[GuestInstance] = []
+    yield made
+    for instance in made:
+        instance.close()
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,6 @@ of the process.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,14 +21,6 @@ from runtime._instance import GuestInstance
 from runtime._locate import restoring_supported
 
 pytestmark = pytest.mark.skipif(not restoring_supported(), reason="needs Linux 6.7+ (PAGEMAP_SCAN)")
-
-
-@pytest.fixture
-def instances() -> Iterator[list[GuestInstance]]:
-    made: list[GuestInstance] = []
-    yield made
-    for instance in made:
-        instance.close()
 
 
 def test_instances_are_located_while_an_unlocated_one_is_alive(instances: list[GuestInstance]) -> None:

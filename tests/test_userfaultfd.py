@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ctypes
 import mmap
-from collections.abc import Iterator
 
 import pytest
 
@@ -54,14 +53,6 @@ def _first_run(instance: GuestInstance) -> int:
     assert run_on(instance, "import json\nprint(json.dumps([1]))", limits, new_state(limits), fresh=True).ok
     assert instance.memory is not None
     return _resident_kib(instance.memory.image_start)
-
-
-@pytest.fixture
-def instances() -> Iterator[list[GuestInstance]]:
-    made: list[GuestInstance] = []
-    yield made
-    for instance in made:
-        instance.close()
 
 
 def test_a_new_instance_maps_far_fewer_pages_than_fault_around_would(
