@@ -88,10 +88,11 @@ class PristineMemory:
         self._tracking = False
         """Every page was write-protected when the memory was last as saved: a
         page written since is one without the mark (``Scanner.unmarked``)."""
-        self._marked = False
-        """Pages have been write-protected: the scan for pages that differ from
-        instantiation now also reports unpopulated ones (the kernel keeps their
-        mark as a swap-like entry), so ``save`` must find them otherwise."""
+        self._marked_by = 0
+        """The process that write-protected pages here, if any: the scan for
+        pages that differ from instantiation then also reports unpopulated
+        ones (the kernel keeps their mark as a swap-like entry). A forked
+        child's copy of the memory has no marks."""
 
     def written_pages(self) -> int:
         """How many pages differ from instantiation now (or may: written at some point)."""
@@ -114,7 +115,7 @@ class PristineMemory:
             if self._tracking and not self._saved:
                 # Marked when it was as instantiated: what differs was written since.
                 ranges = self._scanner.unmarked(self.base, self.end)
-            elif self._marked:
+            elif self._marks():
                 return False
             else:
                 ranges = self._scanner.written(self.base, self.end)
@@ -163,8 +164,10 @@ class PristineMemory:
         if self._tracking:
             try:
                 written = self._scanner.unmarked(self.base, self.end)
-            except OSError:  # no longer registered: untracked from now on
+            except OSError:  # no longer registered (a forked child): untracked from now on
                 self._tracking = False
+        if written is None and self._marks():
+            return False  # marks but no tracking: a scan would take every page for written
         try:
             self._put_back(self._scanner.written(self.base, self.end) if written is None else written)
         except OSError:
@@ -176,8 +179,13 @@ class PristineMemory:
     def _mark_all(self) -> None:
         """The memory is as saved: write-protect every page, so that from now on
         a scan finds just the pages written since."""
+        if self._registered:
+            self._marked_by = os.getpid()  # a failed call may have marked some
         self._tracking = self._registered and write_protect(self.base, self.end)
-        self._marked |= self._tracking
+
+    def _marks(self) -> bool:
+        """This process write-protected pages here (see ``_marked_by``)."""
+        return self._marked_by == os.getpid()
 
     def _put_back(self, ranges: list[tuple[int, int]]) -> None:
         """Copy the saved bytes, or else instantiation's, over ``ranges``.

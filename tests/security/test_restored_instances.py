@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 import runtime._instance
+import runtime._pristine
 from host_functions import ToolSet, tool
 from runtime import Limits, Sandbox
 from runtime._driver import new_state, run_on
@@ -149,6 +150,21 @@ def test_restores_put_back_only_the_pages_written_since_the_first(instance: Gues
     saved = memory.saved_bytes
     assert unmarked < (saved or 118 * PAGE), (unmarked, saved)  # measured: ~80 pages against ~370 saved
     assert instance.restore()
+
+
+def test_an_instance_whose_pages_may_be_half_marked_is_not_restored_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failed write-protection may have marked some pages: a scan for what
+    differs from instantiation would then take marks for written pages, so
+    the instance is freed rather than restored on guesswork."""
+    made = GuestInstance(guest_runtime(fuel=False))
+    try:
+        monkeypatch.setattr(runtime._pristine, "write_protect", lambda start, end: False)
+        _run(made, "print(1)")
+        assert made.restore()  # untracked, then the marking fails
+        _run(made, "print(2)")
+        assert not made.restore()
+    finally:
+        made.close()
 
 
 def test_an_instance_restored_before_its_warm_up_is_saved_after_it() -> None:
