@@ -41,6 +41,7 @@ The interpreter-level first-use work is already in the snapshot
 (``wasm/guest/guest_warmup.py``); what is left is per-instance paging, ~11 ms
 of it, which is why the pool warms only when it is not needed to keep up."""
 _TYPICAL_RUN = "print(1)\n1"
+"""A trusted short run made after the warm state is saved (see ``warm``)."""
 _WARM_UP_TIMEOUT = 30.0
 MAX_RUNS = 500
 """Runs one instance serves (restored in between) before it is freed: this
@@ -145,7 +146,8 @@ class GuestInstance:
         runs will be granted: the guest then has them parsed and built already
         (the warm-up scripts call none of them).
 
-        Raises ``WasmtimeError`` if the guest traps (the instance is then unusable)."""
+        Raises ``WasmtimeError`` if the guest traps, ``RuntimeError`` if the
+        state it saved cannot be restored (the instance is then unusable)."""
         default_memory = _DEFAULTS.memory_mb << 20
         self.store.set_limits(memory_size=default_memory)  # so a default run need not
         self._memory_bytes = default_memory
@@ -168,8 +170,8 @@ class GuestInstance:
                     # one faults (~1 µs): a trusted short run takes those faults
                     # for the pages short runs write, so a user's first does not.
                     self._run(_TYPICAL_RUN, options)
-                    if not self.restore():
-                        raise GuestBuildError("a warmed instance could not be restored to its saved state")
+                    if not self.restore():  # the pool discards the instance, as after any failed warm-up
+                        raise RuntimeError("a warmed instance could not be restored to its saved state")
         finally:
             unregister(self.key)
         self.warmed = True

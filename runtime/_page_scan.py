@@ -4,9 +4,9 @@
 pages of a range that a process has written: in wasmtime's copy-on-write
 mapping of a ``.cwasm`` those are the private pages; in a range registered
 with userfaultfd (``_userfaultfd``), also those written since they were
-last write-protected. Restoring copies with
-slice assignments on ``_abi.MEMORY``, the process's memory as one byte view,
-instead of ctypes calls.
+last write-protected. Restoring copies with slice assignments on
+``_abi.MEMORY``, the process's memory as one byte view, instead of ctypes
+calls.
 """
 
 from __future__ import annotations
