@@ -109,6 +109,19 @@ SCRIPTS = [
 put back only the pages written since (``PristineMemory`` tracks them)."""
 
 
+def _check_restores_return_here(warmed: GuestInstance, scripts: list[str]) -> None:
+    """After each script, a restore gives back the memory as it is now, but
+    for ``random``'s state (each restore draws a new one)."""
+    assert warmed._random is not None and warmed.memory is not None
+    start, end = (at - warmed.memory.base for at in warmed._random.span)
+    before = _memory(warmed)
+    for code in scripts:
+        run_on(warmed, code, LIMITS, new_state(LIMITS), fresh=True)
+        assert warmed.restore()
+        after = _memory(warmed)
+        assert (after[:start], after[end:]) == (before[:start], before[end:]), f"differs after {code!r}"
+
+
 def test_every_restore_returns_a_cold_instance_to_instantiation() -> None:
     cold = GuestInstance(guest_runtime(fuel=False))
     fresh = GuestInstance(guest_runtime(fuel=False))
@@ -127,14 +140,7 @@ def test_every_restore_returns_a_warmed_instance_to_its_saved_state() -> None:
     warmed = GuestInstance(guest_runtime(fuel=False))
     try:
         warmed.warm()
-        assert warmed._random is not None and warmed.memory is not None
-        start, end = (at - warmed.memory.base for at in warmed._random.span)
-        before = _memory(warmed)
-        for code in SCRIPTS * 2:
-            run_on(warmed, code, LIMITS, new_state(LIMITS), fresh=True)
-            assert warmed.restore()
-            after = _memory(warmed)
-            assert (after[:start], after[end:]) == (before[:start], before[end:]), f"differs after {code!r}"
+        _check_restores_return_here(warmed, SCRIPTS * 2)
     finally:
         warmed.close()
 
@@ -179,15 +185,8 @@ def test_an_instance_restored_before_its_warm_up_is_saved_after_it() -> None:
         _run(made, "print(1)")
         assert made.restore()
         made.warm()
-        assert made.memory is not None and made._random is not None
-        assert made.memory.saved_bytes > 0
-        start, end = (at - made.memory.base for at in made._random.span)
-        before = _memory(made)
-        for code in SCRIPTS:
-            run_on(made, code, LIMITS, new_state(LIMITS), fresh=True)
-            assert made.restore()
-            after = _memory(made)
-            assert (after[:start], after[end:]) == (before[:start], before[end:]), f"differs after {code!r}"
+        assert made.memory is not None and made.memory.saved_bytes > 0
+        _check_restores_return_here(made, SCRIPTS)
     finally:
         made.close()
 
