@@ -19,7 +19,7 @@ pages; the first write to a marked page faults, and with asynchronous
 write-protection the kernel resolves that fault itself (no thread ever waits
 for us: ~1 µs) and clears the mark. ``PAGEMAP_SCAN`` reports the pages
 without the mark as written (``_page_scan.Scanner``). Nothing is marked
-until a memory is restored for the first time.
+until a memory is as it is to be restored to (``_pristine``).
 
 One userfaultfd serves the process and stays open (closing it would drop
 every registration). Where userfaultfd is unavailable (an older kernel, a

@@ -1,7 +1,10 @@
-"""A guest's memory maps only the pages it reads (``runtime/_userfaultfd.py``).
+"""What registering memory with the process's userfaultfd does
+(``runtime/_userfaultfd.py``), by effect.
 
-Measured by effect: the resident size Linux reports for the instance's
-image mapping (``/proc/self/smaps``), with the registration and without.
+A guest's memory maps only the pages it reads: the resident size Linux
+reports for the instance's image mapping (``/proc/self/smaps``), with the
+registration and without. And write-protection tells the pages written
+since: what ``PAGEMAP_SCAN`` reports unmarked.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from runtime._driver import new_state, run_on
 from runtime._engine import guest_runtime
 from runtime._instance import GuestInstance
 from runtime._locate import restoring_supported
-from runtime._userfaultfd import register
+from runtime._page_scan import PAGE, Scanner, process
+from runtime._userfaultfd import register, write_protect
 
 
 def _can_disable() -> bool:
@@ -69,3 +73,37 @@ def test_a_new_instance_maps_far_fewer_pages_than_fault_around_would(
 
 def test_a_range_that_cannot_be_registered_is_refused() -> None:
     assert not register(0, mmap.PAGESIZE)  # nothing is mapped at address 0
+
+
+def test_write_protection_tells_the_pages_written_since() -> None:
+    size = 8 * PAGE
+    area = mmap.mmap(-1, size)
+    try:
+        start = ctypes.addressof(ctypes.c_char.from_buffer(area))
+        assert register(start, start + size)
+        area[:] = b"x" * size
+        linux = process()
+        assert linux is not None
+        scanner = Scanner(linux)
+        assert scanner.unmarked(start, start + size) == [(start, start + size)]
+        assert write_protect(start, start + size)
+        assert scanner.unmarked(start, start + size) == []
+        area[3 * PAGE] = 1
+        area[4 * PAGE + 7] = 2
+        assert scanner.unmarked(start, start + size) == [(start + 3 * PAGE, start + 5 * PAGE)]
+        assert (area[3 * PAGE], area[4 * PAGE + 7], area[5 * PAGE]) == (1, 2, ord("x"))  # the writes went through
+    finally:
+        area.close()
+
+
+def test_unregistered_memory_cannot_be_write_protected_or_scanned_for_marks() -> None:
+    area = mmap.mmap(-1, PAGE)
+    try:
+        start = ctypes.addressof(ctypes.c_char.from_buffer(area))
+        linux = process()
+        assert linux is not None
+        assert not write_protect(start, start + PAGE)
+        with pytest.raises(OSError):
+            Scanner(linux).unmarked(start, start + PAGE)
+    finally:
+        area.close()
