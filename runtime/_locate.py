@@ -179,14 +179,15 @@ def locate_memory(artifact: Path, before: frozenset[int] | None) -> PristineMemo
     image = _image(linux, path, device, int(inode))
     if bounds is None or image is None or int(offset, 16) + (image_end - image_start) > image.size:
         return None
+    low, high = bounds
     memory = PristineMemory(
         linux,
-        base=bounds[0],
+        base=low,
         image_start=image_start,
         image_end=image_end,
-        end=bounds[1],
+        end=high,
         source=image.address + int(offset, 16) - image_start,
-        registered=False,
+        registered=register(low, high),  # before the guest reads a page
     )
     try:
         if memory.grown() or memory.written_pages():
@@ -194,5 +195,4 @@ def locate_memory(artifact: Path, before: frozenset[int] | None) -> PristineMemo
     except OSError:
         return None
     _live[image_start] = path
-    memory._registered = register(memory.base, memory.end)  # before the guest reads a page
     return memory
