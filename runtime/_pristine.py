@@ -81,10 +81,10 @@ class PristineMemory:
         self._saved: list[tuple[int, int]] = []
         """The written ranges at ``save``; their bytes then, end to end, in ``_saved_bytes``."""
         self._saved_bytes = memoryview(b"")
-        self._saved_at: dict[tuple[int, int], int] = {}
-        """Where each saved range's bytes start in ``_saved_bytes``."""
-        self._saved_starts: list[int] = []
         self._saved_stops: list[int] = []
+        """The saved ranges' ends, to search."""
+        self._saved_offsets: list[int] = []
+        """Where each saved range's bytes start in ``_saved_bytes``."""
         self._tracking = False
         """Every page was write-protected when the memory was last as saved: a
         page written since is one without the mark (``Scanner.unmarked``)."""
@@ -122,14 +122,13 @@ class PristineMemory:
         except OSError:
             return False
         saved = bytearray(sum(stop - start for start, stop in ranges))
-        view, at = memoryview(saved), 0
-        self._saved_at = {}
+        view, at, offsets = memoryview(saved), 0, []
         for start, stop in ranges:
             view[at : at + stop - start] = MEMORY[start:stop]
-            self._saved_at[start, stop] = at
+            offsets.append(at)
             at += stop - start
         self._saved, self._saved_bytes = ranges, view
-        self._saved_starts, self._saved_stops = [start for start, _ in ranges], [stop for _, stop in ranges]
+        self._saved_stops, self._saved_offsets = [stop for _, stop in ranges], offsets
         self._mark_all()
         return True
 
@@ -140,8 +139,8 @@ class PristineMemory:
 
     def drop_saved(self) -> None:
         """Forget the saved state (the instance will not be restored again)."""
-        self._saved, self._saved_bytes, self._saved_at = [], memoryview(b""), {}
-        self._saved_starts, self._saved_stops = [], []
+        self._saved, self._saved_bytes = [], memoryview(b"")
+        self._saved_stops, self._saved_offsets = [], []
         self._tracking = False
 
     def restore(self) -> bool:
@@ -194,23 +193,20 @@ class PristineMemory:
         release and retake it, a thread switch apiece when runs contend. One
         ``process_vm_writev`` for all ranges releases it once, but pinning the
         pages cost the daemon more CPU per run than the GIL saved."""
-        saved, at_of, starts, stops = self._saved_bytes, self._saved_at, self._saved_starts, self._saved_stops
-        count = len(starts)
+        saved, ranges_saved, stops, offsets = self._saved_bytes, self._saved, self._saved_stops, self._saved_offsets
+        count = len(stops)
         for start, stop in ranges:
-            offset = at_of.get((start, stop))
-            if offset is not None:  # nearly every range, untracked: one saved range exactly
-                MEMORY[start:stop] = saved[offset : offset + stop - start]
-                continue
             at = bisect.bisect_right(stops, start)  # the first saved range that ends past ``start``
             while start < stop:
-                if at == count or starts[at] >= stop:
+                if at == count or ranges_saved[at][0] >= stop:
                     self._original(start, stop)
                     break
-                if starts[at] > start:
-                    self._original(start, starts[at])
-                    start = starts[at]
+                first = ranges_saved[at][0]
+                if first > start:
+                    self._original(start, first)
+                    start = first
                 cut = min(stop, stops[at])
-                offset = at_of[starts[at], stops[at]] + start - starts[at]
+                offset = offsets[at] + start - first
                 MEMORY[start:cut] = saved[offset : offset + cut - start]
                 start, at = cut, at + 1
 
