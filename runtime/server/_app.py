@@ -48,10 +48,11 @@ from ._metrics import CONTENT_TYPE, Metrics
 from ._models import ErrorBody, ExecutionRequest, ExecutionResponse, Health, RateLimitedBody, ToolInfo, ToolList
 from ._rate_limit import RateLimiter
 from ._responses import JSON, BodyLimit, CatchAll, http_error, validation_error
+from ._shared import ServerShare
 from ._streaming import MEDIA_TYPE, stream_response
 from ._tools import load_tools, rate_limited
 
-__all__ = ["API_VERSION", "create_app"]
+__all__ = ["API_VERSION", "build_app", "create_app"]
 
 log = logging.getLogger("otc.server")
 
@@ -146,7 +147,27 @@ def create_app(
     Tools are loaded here; the sandbox is made when the app starts (its
     lifespan). Raises ``ConfigError`` when there is no verifier and no token
     file, or a tool source cannot be loaded, or two tools share a name.
+
+    The app is one process's: ``config.workers`` is for ``serve``, which
+    starts that many processes, each with an app of its own.
     """
+    return build_app(config, verifier=verifier, transport=transport, tools=tools)
+
+
+_POOL_PUBLISHED_EVERY = 0.5
+"""Seconds between a worker's writes of its ready interpreters for the others' ``/metrics``."""
+
+
+def build_app(
+    config: ServerConfig,
+    *,
+    verifier: TokenVerifier | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    tools: ToolSet | None = None,
+    share: ServerShare | None = None,
+) -> FastAPI:
+    """``create_app``, for one worker of a daemon whose workers share ``share``
+    (default: a daemon of one process). Raises as ``create_app`` does."""
     if verifier is None:
         if config.token_file is None:
             raise ConfigError("no token file and no verifier: every request must be authenticated")
@@ -154,25 +175,46 @@ def create_app(
     http_client = HttpToolClient(transport)
     loaded = load_tools(config.tools, config.http_tools, http_client, tools)
     tool_names = loaded.names
+    if share is None:
+        share = ServerShare.create(config, tool_names)
+
+    def pool_ready() -> int:
+        """The server's ready interpreters: this worker's now, the others' as they last wrote them."""
+        sandbox = executions.sandbox
+        share.pool_ready[share.index] = sandbox.ready_interpreters if sandbox is not None else 0
+        return int(sum(share.pool_ready))
+
     metrics = Metrics(
         tool_names=tool_names,
         max_concurrent=config.max_concurrent_executions,
-        pool_size=config.pool_size,
-        in_flight=lambda: executions.in_flight,
-        pool_ready=lambda: executions.sandbox.ready_interpreters if executions.sandbox is not None else 0,
+        pool_size=config.pool_size * share.workers,
+        in_flight=lambda: executions.slots.total,
+        pool_ready=pool_ready,
+        counts=share.counts,
+        row=share.index,
+        rows=share.workers,
     )
     if config.tool_call_rate is not None:
-        limiter = RateLimiter(config.tool_call_rate)
+        limiter = RateLimiter(config.tool_call_rate, table=share.tool_buckets)
         loaded = ToolSet(rate_limited(tool, limiter, metrics.tool_call_rate_limited) for tool in loaded)
     specs = [ToolSpec.from_tool(tool) for tool in loaded]
     index = ToolIndex(specs)
     executions = Executions(
         ceilings=config.ceilings,
         tool_names=frozenset(tool_names),
-        max_concurrent=config.max_concurrent_executions,
-        rate_limiter=RateLimiter(config.execution_rate) if config.execution_rate is not None else None,
+        slots=share.slots(config.max_concurrent_executions),
+        rate_limiter=(
+            RateLimiter(config.execution_rate, table=share.execution_buckets)
+            if config.execution_rate is not None
+            else None
+        ),
         metrics=metrics,
     )
+
+    async def publish_pool() -> None:
+        while True:
+            pool_ready()
+            await asyncio.sleep(_POOL_PUBLISHED_EVERY)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -180,8 +222,14 @@ def create_app(
         async with contextlib.AsyncExitStack() as resources:
             http_client.open()
             resources.push_async_callback(http_client.aclose)
-            if config.audit_log is not None:
-                audit = AuditLog(config.audit_log, max_bytes=config.audit_max_bytes, backups=config.audit_backups)
+            audit = (
+                AuditLog(queue=share.audit)  # a worker's: the supervisor writes the file
+                if share.audit is not None
+                else AuditLog(config.audit_log, max_bytes=config.audit_max_bytes, backups=config.audit_backups)
+                if config.audit_log is not None
+                else None
+            )
+            if audit is not None:
                 resources.callback(audit.close)
                 executions.audit = audit
             sandbox = await asyncio.to_thread(
@@ -194,6 +242,10 @@ def create_app(
             resources.push_async_callback(asyncio.to_thread, sandbox.close)
             await asyncio.to_thread(sandbox.wait_ready, 60.0)
             executions.sandbox = sandbox
+            if share.workers > 1:
+                publisher = asyncio.create_task(publish_pool())
+                resources.callback(publisher.cancel)
+            share.started[share.index] = 1
             try:
                 yield
             finally:
@@ -272,7 +324,7 @@ def create_app(
 
     @app.get("/healthz", response_model=Health, dependencies=[_only_query()], summary="Liveness")
     async def health() -> Health:
-        return Health(status="ok", in_flight=executions.in_flight)
+        return Health(status="ok", in_flight=executions.slots.total)
 
     @app.get(
         "/metrics",

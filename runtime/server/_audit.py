@@ -1,9 +1,11 @@
 """The audit log: one JSON line per execution and per tool call.
 
-Lines are written by a background thread (``QueueListener``) to a
-``RotatingFileHandler``, so request handlers never wait on the disk. A line
-names the caller, never its token: the log only ever receives an identity's
-``name``.
+Lines are written by a background thread (``AuditFile``: a ``QueueListener``
+and a ``RotatingFileHandler``), so request handlers never wait on the disk.
+A daemon's worker processes send theirs to the supervisor's ``AuditFile``
+through a ``multiprocessing`` queue, so there is one file, rotated by one
+writer. A line names the caller, never its token: the log only ever
+receives an identity's ``name``.
 
 An execution line::
 
@@ -29,16 +31,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import queue
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from logging.handlers import QueueListener, RotatingFileHandler
 from pathlib import Path
+from queue import SimpleQueue
 from typing import Any
 
 from runtime import ToolCall
 
-__all__ = ["AuditLog", "code_hash"]
+__all__ = ["AuditFile", "AuditLog", "code_hash"]
 
 _MAX_TOOL_NAME = 200  # the call log keeps the name the script asked for: hostile, so bounded
 
@@ -52,20 +54,48 @@ def _when(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
 
 
+class AuditFile:
+    """Writes the records put on ``queue`` to ``path``, rotating it at
+    ``max_bytes`` (keeping ``backups`` old files), on a background thread.
+
+    ``queue``: a ``multiprocessing`` queue other processes' ``AuditLog`` put
+    records on; default, a new in-process queue. Raises ``OSError`` when the
+    file cannot be opened. ``close()`` writes what is queued and closes the file.
+    """
+
+    def __init__(self, path: str | Path, *, max_bytes: int = 10 << 20, backups: int = 5, queue: Any = None) -> None:
+        self.path = Path(path)
+        self._handler = RotatingFileHandler(self.path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
+        self._handler.setFormatter(logging.Formatter("%(message)s"))
+        self.queue: Any = queue if queue is not None else SimpleQueue()
+        self._listener = QueueListener(self.queue, self._handler)
+        self._listener.start()
+        self._closed = False
+
+    def close(self) -> None:
+        """Write every queued record and close the file (idempotent)."""
+        if not self._closed:
+            self._closed = True
+            self._listener.stop()
+            self._handler.close()
+
+
 class AuditLog:
-    """Appends audit lines to ``path``, rotating it at ``max_bytes`` (keeping ``backups`` old files).
+    """Audit lines, appended to ``path`` (an ``AuditFile`` of its own, with
+    ``max_bytes`` and ``backups``) or, without a path, put on ``queue`` (a
+    ``multiprocessing`` queue another process's ``AuditFile`` writes).
 
     Raises ``OSError`` when the file cannot be opened. ``close()`` writes
     what is queued and closes the file.
     """
 
-    def __init__(self, path: str | Path, *, max_bytes: int = 10 << 20, backups: int = 5) -> None:
-        self.path = Path(path)
-        self._handler = RotatingFileHandler(self.path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
-        self._handler.setFormatter(logging.Formatter("%(message)s"))
-        self._queue: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-        self._listener = QueueListener(self._queue, self._handler)
-        self._listener.start()
+    def __init__(
+        self, path: str | Path | None = None, *, max_bytes: int = 10 << 20, backups: int = 5, queue: Any = None
+    ) -> None:
+        if (path is None) == (queue is None):
+            raise ValueError("an AuditLog writes to a path or to a queue, not both or neither")
+        self._file = AuditFile(path, max_bytes=max_bytes, backups=backups) if path is not None else None
+        self._queue: Any = self._file.queue if self._file is not None else queue
         self._closed = False
 
     def _write(self, line: dict[str, Any]) -> None:
@@ -131,9 +161,7 @@ class AuditLog:
             )
 
     def close(self) -> None:
-        """Write every queued line and close the file (idempotent)."""
-        if self._closed:
-            return
+        """Stop logging; write every queued line and close the file, if it has one (idempotent)."""
         self._closed = True
-        self._listener.stop()
-        self._handler.close()
+        if self._file is not None:
+            self._file.close()

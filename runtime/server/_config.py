@@ -10,6 +10,7 @@ A TOML file holds the same fields (``ServerConfig.from_toml``)::
     max_concurrent_executions = 32
     pool_size = 8
     worker_threads = 4                   # default: twice the cores
+    workers = 2                          # processes; default 1
 
     [ceilings]                           # runtime.Limits fields: the most a request may ask for
     timeout = 10.0
@@ -49,6 +50,7 @@ from ._rate_limit import RateLimit
 
 __all__ = ["ServerConfig"]
 
+_MAX_WORKERS = 64
 _TOOL_SOURCE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 
@@ -104,6 +106,14 @@ class ServerConfig:
     this when scripts mostly wait. At most ``max_concurrent_executions`` are
     ever used."""
 
+    workers: int = 1
+    """Worker processes serving the API, each with its own interpreter (and
+    GIL), warm pool of ``pool_size`` and ``worker_threads``. One per core
+    lets the daemon use every core: on 2 cores, 2 workers answered 1360-1740
+    trivial exec/s back to back against 730-870 for one, and offered 500/s had
+    a p99 of 5-10 ms against 10-88 ms. The concurrency ceiling, rate limits,
+    metrics and audit log are the server's, shared by all workers. Only
+    ``serve`` (``otc serve``) starts workers; an app made by ``create_app`` is one."""
     max_concurrent_executions: int = 32
     """Executions admitted at once (running or waiting for a worker); past it,
     requests are answered 429 with ``Retry-After`` at once instead of queueing."""
@@ -151,6 +161,9 @@ class ServerConfig:
         _int("pool_size", self.pool_size, 0)
         if self.worker_threads is not None:
             _int("worker_threads", self.worker_threads, 1)
+        _int("workers", self.workers, 1)
+        if self.workers > _MAX_WORKERS:
+            raise ConfigError(f"ServerConfig.workers={self.workers} is invalid: expected at most {_MAX_WORKERS}")
         _int("max_concurrent_executions", self.max_concurrent_executions, 1)
         for name in ("execution_rate", "tool_call_rate"):
             value = getattr(self, name)

@@ -31,6 +31,7 @@ from ._metrics import Metrics
 from ._models import ExecutionRequest, LimitsOverride, response_dict
 from ._rate_limit import RateLimiter
 from ._responses import dumps
+from ._shared import Slots
 
 __all__ = ["Admitted", "Executions"]
 
@@ -67,18 +68,18 @@ class Executions:
         *,
         ceilings: Limits,
         tool_names: frozenset[str],
-        max_concurrent: int,
+        slots: Slots,
         rate_limiter: RateLimiter | None,
         metrics: Metrics,
     ) -> None:
         self.ceilings = ceilings
         self.tool_names = tool_names
-        self.max_concurrent = max_concurrent
+        self.slots = slots
+        """The concurrency ceiling (the server's, over all its worker processes)."""
         self.sandbox: Sandbox | None = None
         """The app's shared sandbox, while the app runs (set by its lifespan)."""
         self.audit: AuditLog | None = None
         """The audit log, while the app runs (when one is configured)."""
-        self.in_flight = 0
         # Ids are a random per-app prefix and a counter: unique without a
         # system call per request (os.urandom gives up the GIL on the event loop's thread).
         self._id_prefix = os.urandom(8).hex()
@@ -127,19 +128,19 @@ class Executions:
         except HTTPException:
             self._rejected(identity, request, stream, "invalid", arrived)
             raise
-        if self.in_flight >= self.max_concurrent:
+        if not self.slots.take():
             self._rejected(identity, request, stream, "busy", arrived)
             raise self._too_many(
-                "busy", BUSY_RETRY_AFTER, f"the server is running {self.max_concurrent} executions; retry shortly"
+                "busy", BUSY_RETRY_AFTER, f"the server is running {self.slots.ceiling} executions; retry shortly"
             )
         if self._rate_limiter is not None:
             wait = self._rate_limiter.acquire(identity.name)
             if wait:
+                self.slots.give_back()
                 self._rejected(identity, request, stream, "rate_limited", arrived)
                 limit = self._rate_limiter.limit
                 detail = f"execution rate limit reached ({limit.per_second:g}/s, burst {limit.burst})"
                 raise self._too_many("rate_limited", wait, detail)
-        self.in_flight += 1
         return Admitted(
             execution=self._new_id(),
             identity=identity,
@@ -234,14 +235,20 @@ class Executions:
             at=admitted.arrived,
         )
 
+    @property
+    def in_flight(self) -> int:
+        """Executions this process admitted that have not finished."""
+        return self.slots.mine
+
     def _release(self) -> None:
-        self.in_flight -= 1
-        if self.in_flight == 0 and self._idle is not None:
+        self.slots.give_back()
+        if self.slots.mine == 0 and self._idle is not None:
             self._idle.set()
 
     async def drain(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for every admitted execution to finish; True if they did."""
-        if self.in_flight == 0:
+        """Wait up to ``timeout`` seconds for every execution this process admitted
+        to finish; True if they did."""
+        if self.slots.mine == 0:
             return True
         self._idle = asyncio.Event()
         try:

@@ -4,17 +4,24 @@ Written by hand: a dozen series do not need a client library. Label values
 come from a closed set (outcomes, error class names, limit names, configured
 tool names) so that nothing a caller or a script sends can create series:
 a tool name the script made up is counted as ``(unknown)``.
+
+Because the sets are closed, every series has a fixed place in a flat array
+of counts (``Layout``), one row per worker process: the daemon's workers
+share the array (see ``_shared``), each writes its own row, and whichever
+answers ``/metrics`` adds the rows up.
 """
 
 from __future__ import annotations
 
+import ctypes
 import threading
-from collections import Counter
 from collections.abc import Callable, Collection, Iterable
+from typing import Any, TypeVar, get_args
 
-from runtime import ExecutionResult, LimitExceeded, ToolCall
+from runtime import ExecutionError, ExecutionResult, LimitExceeded, ToolCall
+from runtime._result import ToolOutcome
 
-__all__ = ["CONTENT_TYPE", "DURATION_BUCKETS", "Metrics"]
+__all__ = ["CONTENT_TYPE", "DURATION_BUCKETS", "Layout", "Metrics"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -22,6 +29,7 @@ DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 """Upper bounds (seconds) of the execution-duration histogram's buckets."""
 
 _UNKNOWN_TOOL = "(unknown)"
+REJECTION_REASONS = ("unauthorized", "invalid", "busy", "rate_limited")
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -40,12 +48,56 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
+_E = TypeVar("_E", bound=ExecutionError)
+
+
+def _subclasses(cls: type[_E]) -> list[type[_E]]:
+    found: list[type[_E]] = []
+    for sub in cls.__subclasses__():
+        found += [sub, *_subclasses(sub)]
+    return found
+
+
+class Layout:
+    """Where each series of a daemon with ``tool_names`` is in a row of counts."""
+
+    def __init__(self, tool_names: Collection[str]) -> None:
+        errors: list[type[ExecutionError]] = [ExecutionError, *_subclasses(ExecutionError)]
+        self.outcomes = ["ok", *sorted({error.__name__ for error in errors})]
+        self.limits = sorted({error.limit for error in _subclasses(LimitExceeded) if error.limit})
+        self.tools = [*sorted(set(tool_names)), _UNKNOWN_TOOL]
+        self.tool_outcomes = list(get_args(ToolOutcome))
+        self.families: dict[str, list[Labels]] = {
+            "otc_executions_total": [(("outcome", outcome),) for outcome in self.outcomes],
+            "otc_execution_rejections_total": [(("reason", reason),) for reason in REJECTION_REASONS],
+            "otc_tool_calls_total": [
+                (("tool", tool), ("outcome", outcome)) for tool in self.tools for outcome in self.tool_outcomes
+            ],
+            "otc_limit_breaches_total": [(("limit", limit),) for limit in self.limits],
+            "otc_tool_calls_rate_limited_total": [()],
+            "otc_execution_duration_seconds_bucket": [(("le", _number(bound)),) for bound in DURATION_BUCKETS],
+            "otc_execution_duration_seconds_sum": [()],
+            "otc_execution_duration_seconds_count": [()],
+        }
+        self.index: dict[tuple[str, Labels], int] = {}
+        for family, series in self.families.items():
+            for labels in series:
+                self.index[(family, labels)] = len(self.index)
+        self.width = len(self.index)
+        """Counts in a row."""
+
+    def at(self, family: str, labels: Labels = ()) -> int:
+        return self.index[(family, labels)]
+
+
 class Metrics:
     """The daemon's metrics; every method is safe to call from any thread.
 
-    ``in_flight`` and ``pool_ready`` are read when the metrics are rendered
-    (the number of executions admitted and not finished; of interpreters
-    ready in the warm pool).
+    ``counts`` holds ``rows`` rows of ``Layout(tool_names).width`` counts
+    (default: a private array of one row); this process writes row ``row``
+    and renders the sum of all. ``in_flight`` and ``pool_ready`` are read
+    when the metrics are rendered (the number of executions admitted and not
+    finished; of interpreters ready in the warm pool).
     """
 
     def __init__(
@@ -56,99 +108,136 @@ class Metrics:
         pool_size: int,
         in_flight: Callable[[], int],
         pool_ready: Callable[[], int],
+        counts: Any = None,
+        row: int = 0,
+        rows: int = 1,
     ) -> None:
+        self.layout = layout = Layout(tool_names)
         self._tool_names = frozenset(tool_names)
         self._max_concurrent = max_concurrent
         self._pool_size = pool_size
         self._in_flight = in_flight
         self._pool_ready = pool_ready
-        self._lock = threading.Lock()
-        self._executions: Counter[Labels] = Counter()
-        self._rejections: Counter[Labels] = Counter()
-        self._tool_calls: Counter[Labels] = Counter()
-        self._breaches: Counter[Labels] = Counter()
-        self._tool_rate_limited = 0
-        self._buckets = [0] * len(DURATION_BUCKETS)
-        self._duration_sum = 0.0
-        self._duration_count = 0
+        self._counts = counts if counts is not None else (ctypes.c_double * (rows * layout.width))()
+        if len(self._counts) != rows * layout.width:
+            raise ValueError(f"counts holds {len(self._counts)} values, not {rows} rows of {layout.width}")
+        self._rows = rows
+        self._base = row * layout.width
+        self._lock = threading.Lock()  # this process's threads share its row; other processes only read it
+        self._at = layout.index
+        self._buckets = [
+            self._at[("otc_execution_duration_seconds_bucket", labels)]
+            for labels in layout.families["otc_execution_duration_seconds_bucket"]
+        ]
+
+    def _add(self, index: int, amount: float = 1.0) -> None:
+        self._counts[self._base + index] += amount
 
     def execution(self, result: ExecutionResult, seconds: float) -> None:
         """Count a finished run: its outcome, its duration, a breached limit and its tool calls."""
         error = result.error
         outcome = "ok" if error is None else type(error).__name__
+        at = self._at
+        executions = at.get(("otc_executions_total", (("outcome", outcome),)))
+        if executions is None:  # an error class defined after the layout was made
+            executions = at[("otc_executions_total", (("outcome", "ExecutionError"),))]
         with self._lock:
-            self._executions[(("outcome", outcome),)] += 1
+            self._add(executions)
             if isinstance(error, LimitExceeded):
-                self._breaches[(("limit", error.limit),)] += 1
-            self._duration_sum += seconds
-            self._duration_count += 1
+                breach = at.get(("otc_limit_breaches_total", (("limit", error.limit),)))
+                if breach is not None:
+                    self._add(breach)
             for i, bound in enumerate(DURATION_BUCKETS):
                 if seconds <= bound:
-                    self._buckets[i] += 1
+                    self._add(self._buckets[i])
                     break
+            self._add(at[("otc_execution_duration_seconds_sum", ())], seconds)
+            self._add(at[("otc_execution_duration_seconds_count", ())])
         self.tool_calls(result.tool_calls)
 
     def tool_calls(self, calls: Iterable[ToolCall]) -> None:
         """Count calls of a run's call log by tool and outcome."""
-        counted = Counter(
-            (("tool", call.tool if call.tool in self._tool_names else _UNKNOWN_TOOL), ("outcome", call.outcome))
+        at = self._at
+        indices = [
+            at[
+                (
+                    "otc_tool_calls_total",
+                    (
+                        ("tool", call.tool if call.tool in self._tool_names else _UNKNOWN_TOOL),
+                        ("outcome", call.outcome),
+                    ),
+                )
+            ]
             for call in calls
-        )
-        if counted:
+        ]
+        if indices:
             with self._lock:
-                self._tool_calls.update(counted)
+                for index in indices:
+                    self._add(index)
 
     def rejection(self, reason: str) -> None:
         """Count a request turned away: ``unauthorized``, ``invalid``, ``busy`` or ``rate_limited``."""
+        index = self._at[("otc_execution_rejections_total", (("reason", reason),))]
         with self._lock:
-            self._rejections[(("reason", reason),)] += 1
+            self._add(index)
 
     def tool_call_rate_limited(self) -> None:
         """Count a tool call refused by the caller's tool-call rate limit."""
+        index = self._at[("otc_tool_calls_rate_limited_total", ())]
         with self._lock:
-            self._tool_rate_limited += 1
+            self._add(index)
+
+    def totals(self) -> list[float]:
+        """Every series' count, summed over the rows."""
+        width, counts = self.layout.width, self._counts
+        sums = [0.0] * width
+        for row in range(self._rows):
+            values = counts[row * width : (row + 1) * width]
+            sums = [a + b for a, b in zip(sums, values, strict=True)]
+        return sums
 
     def render(self) -> str:
         """The exposition text, every family with its ``# HELP`` and ``# TYPE`` lines."""
         lines: list[str] = []
+        totals = self.totals()
+        at = self._at
 
         def family(name: str, kind: str, text: str, samples: Iterable[tuple[str, Labels, float]]) -> None:
             lines.append(f"# HELP {name} {text}")
             lines.append(f"# TYPE {name} {kind}")
             lines.extend(f"{sample}{_labels(labels)} {_number(value)}" for sample, labels, value in samples)
 
-        def counter(name: str, text: str, counts: Counter[Labels]) -> None:
-            family(name, "counter", text, ((name, labels, value) for labels, value in sorted(counts.items())))
+        def counter(name: str, text: str, *, always: bool = False) -> None:
+            seen = ((labels, totals[at[(name, labels)]]) for labels in self.layout.families[name])
+            family(name, "counter", text, sorted((name, labels, value) for labels, value in seen if value or always))
 
-        with self._lock:
-            counter("otc_executions_total", "Executions run, by outcome (ok or the error's class).", self._executions)
-            counter(
-                "otc_execution_rejections_total",
-                "Execution requests turned away, by reason (unauthorized, invalid, busy, rate_limited).",
-                self._rejections,
-            )
-            counter("otc_tool_calls_total", "Tool calls made by scripts, by tool and outcome.", self._tool_calls)
-            family(
-                "otc_tool_calls_rate_limited_total",
-                "counter",
-                "Tool calls refused by a caller's tool-call rate limit.",
-                [("otc_tool_calls_rate_limited_total", (), self._tool_rate_limited)],
-            )
-            counter("otc_limit_breaches_total", "Runs stopped by a resource limit, by Limits field.", self._breaches)
-            buckets: list[tuple[str, Labels, float]] = []
-            cumulative = 0
-            for bound, count in zip(DURATION_BUCKETS, self._buckets, strict=True):
-                cumulative += count
-                buckets.append(("otc_execution_duration_seconds_bucket", (("le", _number(bound)),), cumulative))
-            buckets.append(("otc_execution_duration_seconds_bucket", (("le", "+Inf"),), self._duration_count))
-            buckets.append(("otc_execution_duration_seconds_sum", (), self._duration_sum))
-            buckets.append(("otc_execution_duration_seconds_count", (), self._duration_count))
-            family(
-                "otc_execution_duration_seconds",
-                "histogram",
-                "Seconds from admitting an execution to its result.",
-                buckets,
-            )
+        counter("otc_executions_total", "Executions run, by outcome (ok or the error's class).")
+        counter(
+            "otc_execution_rejections_total",
+            "Execution requests turned away, by reason (unauthorized, invalid, busy, rate_limited).",
+        )
+        counter("otc_tool_calls_total", "Tool calls made by scripts, by tool and outcome.")
+        counter(
+            "otc_tool_calls_rate_limited_total", "Tool calls refused by a caller's tool-call rate limit.", always=True
+        )
+        counter("otc_limit_breaches_total", "Runs stopped by a resource limit, by Limits field.")
+        count = totals[at[("otc_execution_duration_seconds_count", ())]]
+        buckets: list[tuple[str, Labels, float]] = []
+        cumulative = 0.0
+        for bound, index in zip(DURATION_BUCKETS, self._buckets, strict=True):
+            cumulative += totals[index]
+            buckets.append(("otc_execution_duration_seconds_bucket", (("le", _number(bound)),), cumulative))
+        buckets.append(("otc_execution_duration_seconds_bucket", (("le", "+Inf"),), max(count, cumulative)))
+        buckets.append(
+            ("otc_execution_duration_seconds_sum", (), totals[at[("otc_execution_duration_seconds_sum", ())]])
+        )
+        buckets.append(("otc_execution_duration_seconds_count", (), max(count, cumulative)))
+        family(
+            "otc_execution_duration_seconds",
+            "histogram",
+            "Seconds from admitting an execution to its result.",
+            buckets,
+        )
         gauges = [
             ("otc_executions_in_flight", "Executions admitted and not finished.", self._in_flight()),
             ("otc_executions_max_concurrent", "The concurrency ceiling (more are answered 429).", self._max_concurrent),

@@ -60,7 +60,7 @@ def test_idle_buckets_are_pruned() -> None:
         limiter.acquire(f"k{i}")
     clock.now += 5  # every bucket refilled: they hold nothing a missing bucket does not
     limiter.acquire("new")
-    assert len(limiter._buckets) == 1
+    assert len(limiter) == 1
 
 
 @pytest.mark.parametrize(
