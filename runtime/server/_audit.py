@@ -78,6 +78,9 @@ class AuditFile:
             self._closed = True
             self._listener.stop()
             self._handler.close()
+            if hasattr(self.queue, "join_thread"):  # a multiprocessing queue: end its feeder thread
+                self.queue.close()
+                self.queue.join_thread()
 
 
 class AuditLog:

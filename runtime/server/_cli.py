@@ -37,6 +37,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-concurrent", type=int, help="executions admitted at once (more get 429)")
     p.add_argument("--pool-size", type=int, help="warm interpreters kept ready")
     p.add_argument("--worker-threads", type=int, help="executions that run at once (default: twice the cores)")
+    p.add_argument("--workers", type=int, help="processes serving the API (default 1; one per core uses them all)")
     p.add_argument("--no-rate-limits", action="store_true", help="disable the per-caller rate limits")
     p.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"], help="uvicorn's"
@@ -60,6 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ("max_concurrent_executions", args.max_concurrent),
                 ("pool_size", args.pool_size),
                 ("worker_threads", args.worker_threads),
+                ("workers", args.workers),
             )
             if value is not None
         }

@@ -101,7 +101,8 @@ class BucketTable:
     def keep_only(self, keep: Callable[[float, float], bool]) -> None:
         """Drop every bucket whose (tokens, counted) ``keep`` refuses, and rehash the
         rest (lock held). The next pruning waits until a quarter of ``max_keys``
-        more are held, so that many active keys do not make every new one prune."""
+        more are held (or the table is full), so that many active keys do not
+        make every new one prune."""
         kept = [
             (self.hashes[i], self.tokens[i], self.counted[i])
             for i in range(self.capacity)
@@ -149,7 +150,7 @@ class RateLimiter:
             now = self._clock()
             index = table.slot(digest)
             if table.hashes[index] == 0:  # a new bucket
-                if table.counts[0] >= table.counts[1]:
+                if table.counts[0] >= min(table.counts[1], 2 * table.max_keys):
                     table.keep_only(lambda tokens, then: tokens + (now - then) * rate < burst)
                     index = table.slot(digest)
                 if table.counts[0] >= 2 * table.max_keys:

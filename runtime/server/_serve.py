@@ -20,6 +20,7 @@ from ._app import create_app
 from ._auth import TokenVerifier
 from ._config import ServerConfig
 from ._errors import ConfigError
+from ._workers import serve_workers
 
 __all__ = ["BackgroundServer", "serve", "uvicorn_config"]
 
@@ -54,10 +55,12 @@ def serve(
     access_log: bool = True,
 ) -> bool:
     """Serve ``create_app(config, ...)`` on ``config.host:config.port`` until
-    SIGINT or SIGTERM; in-flight executions finish first. Returns False when
-    the server could not start (the reason is logged). Raises ``ConfigError``
-    for an unusable configuration, an address that cannot be bound included
-    (at once: before the sandbox is built, which can take seconds)."""
+    SIGINT or SIGTERM; in-flight executions finish first. With
+    ``config.workers`` > 1, that many processes serve, each its own app
+    (``_workers``). Returns False when the server could not start (the reason
+    is logged). Raises ``ConfigError`` for an unusable configuration, an
+    address that cannot be bound included (at once: before the sandbox is
+    built, which can take seconds)."""
     settings = uvicorn_config(config, None, log_level=log_level, access_log=access_log)
     try:
         sock = _listen(config, backlog=settings.backlog)
@@ -67,7 +70,20 @@ def serve(
         hint = " (choose another port)" if exc.errno == errno.EADDRINUSE else ""
         raise ConfigError(f"cannot listen on {config.host}:{config.port}: {reason}{hint}") from exc
     try:
-        settings.app = create_app(config, verifier=verifier, transport=transport, tools=tools)
+        # Made here also with workers: a configuration problem is raised before any starts.
+        app = create_app(config, verifier=verifier, transport=transport, tools=tools)
+        if config.workers > 1:
+            return serve_workers(
+                config,
+                sock,
+                tool_names=app.state.executions.tool_names,
+                verifier=verifier,
+                transport=transport,
+                tools=tools,
+                log_level=log_level,
+                access_log=access_log,
+            )
+        settings.app = app
         server = uvicorn.Server(settings)
         # This process is the daemon's own: keep the cyclic GC from rescanning everything
         # imported and built so far (frameworks, schemas, tools) on every full collection.
@@ -94,6 +110,7 @@ class BackgroundServer:
         with BackgroundServer(ServerConfig(port=0), verifier=verifier) as server:
             Client(server.url, token=token).run("1 + 1")
 
+    Raises ``ConfigError`` for ``config.workers`` > 1 (see ``serve``).
     ``start`` raises ``RuntimeError`` when the server does not come up (the
     reason is logged) and ``OSError`` when the address cannot be bound;
     ``close`` shuts it down gracefully, as SIGTERM does ``serve``.
@@ -108,6 +125,11 @@ class BackgroundServer:
         tools: ToolSet | None = None,
         log_level: str = "warning",
     ) -> None:
+        if config.workers > 1:
+            raise ConfigError(
+                f"ServerConfig.workers={config.workers}: a BackgroundServer serves from a thread of this "
+                "process; start worker processes with serve() or `otc serve --workers`"
+            )
         self.config = config
         self.app = create_app(config, verifier=verifier, transport=transport, tools=tools)
         self._server = uvicorn.Server(uvicorn_config(config, self.app, log_level=log_level, access_log=False))

@@ -1,13 +1,17 @@
-"""Test doubles and drivers for the daemon: a recording HTTP backend, and an
-in-process ASGI driver that runs the app's lifespan. (The real server on a
-loopback port is the package's own ``runtime.server.BackgroundServer``.)"""
+"""Test doubles and drivers for the daemon: a recording HTTP backend, an
+in-process ASGI driver that runs the app's lifespan, and helpers for an
+``otc serve`` process. (The real server on a loopback port in this process
+is the package's own ``runtime.server.BackgroundServer``.)"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+import socket
+import subprocess
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -148,3 +152,24 @@ class AsgiHarness:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
         self.loop.close()
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on (now)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_healthy(process: subprocess.Popen[str], url: str, timeout: float = 60.0) -> None:
+    """Wait until the ``otc serve`` ``process`` answers ``/healthz`` at ``url``; fails if it exits first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz").status_code == 200:
+                return
+        except httpx.TransportError:
+            assert process.poll() is None, "otc serve exited"
+            assert time.monotonic() < deadline, "otc serve did not start"
+            time.sleep(0.1)

@@ -7,11 +7,10 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
+from server_harness import free_port, wait_healthy
 
 from runtime._cli import main
 from runtime.client import Client
@@ -65,27 +64,8 @@ def test_missing_serve_extra_exits_2() -> None:
     assert "pip install 'otc-runtime[serve]'" in done.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _wait_healthy(process: subprocess.Popen[str], url: str) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz").status_code == 200:
-                return
-        except httpx.TransportError:
-            assert process.poll() is None, "otc serve exited"
-            assert time.monotonic() < deadline, "otc serve did not start"
-            time.sleep(0.1)
-
-
 def test_otc_serve_process(tmp_path: Path, token_file: Path, tokens: dict[str, str]) -> None:
-    port = _free_port()
+    port = free_port()
     config = tmp_path / "server.toml"
     config.write_text(
         f'port = {port}\ntoken_file = "{token_file}"\naudit_log = "audit.jsonl"\npool_size = 1\n'
@@ -96,7 +76,7 @@ def test_otc_serve_process(tmp_path: Path, token_file: Path, tokens: dict[str, s
     process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait_healthy(process, url)
+        wait_healthy(process, url)
         with Client(url, token=tokens["alice"]) as client:
             result = client.run("print(whoami())\n1 + 1", tools=["whoami"])
     finally:
@@ -112,13 +92,13 @@ def test_otc_serve_process(tmp_path: Path, token_file: Path, tokens: dict[str, s
 
 
 def test_otc_serve_stops_quietly_on_ctrl_c(tmp_path: Path, token_file: Path) -> None:
-    port = _free_port()
+    port = free_port()
     config = tmp_path / "server.toml"
     config.write_text(f'port = {port}\ntoken_file = "{token_file}"\npool_size = 0\n')
     command = [sys.executable, "-m", "runtime._cli", "serve", "--config", str(config), "--no-access-log"]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     try:
-        _wait_healthy(process, f"http://127.0.0.1:{port}")
+        wait_healthy(process, f"http://127.0.0.1:{port}")
     finally:
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=30)
