@@ -6,7 +6,8 @@ Goals (the issue's): >= 500 trivial executions per second with p99 latency
 How it is measured: ``otc serve`` runs in a subprocess of its own (its own
 interpreter and GIL, as in production), with no tools, no rate limits, a
 concurrency ceiling above the number of clients (so nothing is answered 429)
-and otherwise the default configuration. This process is the load generator:
+and otherwise the default configuration: once with one process (the
+default), once with ``--workers 2``, one per core (``WORKERS``). This process is the load generator:
 each client is an asyncio task with its own keep-alive connection; the
 clients post ``print(n)\\nn`` with a unique ``n`` for ``DURATION`` seconds,
 after a short warm-up. Both processes share the
@@ -25,7 +26,7 @@ latency counts from when it should have sent (no coordinated omission).
 Last, one client back to back: latency without queueing.
 
 Context figures: the server's own mean time from admission to result over
-the measured window (its ``/metrics`` histogram), and the CPU time the server process and the load
+the measured window (its ``/metrics`` histogram), and the CPU time the server's processes and the load
 generator spent per execution (``/proc`` and ``getrusage``; Linux), which
 shows where the two cores went.
 
@@ -77,6 +78,8 @@ SHAPES = {
 (latency there), and one client at a time: latency without queueing."""
 WARM_UP = 1.0
 MAX_CONCURRENT = 256
+WORKERS = [pytest.param(1, id="1-process"), pytest.param(2, id="2-workers")]
+"""``otc serve`` as configured by default, and with one worker process per core."""
 
 
 @dataclass
@@ -108,15 +111,19 @@ class Daemon:
     url: str
     token: str
     pid: int
+    workers: int
 
 
 def _process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) process ``pid`` has used, from ``/proc``; 0.0 where there is none."""
+    """CPU seconds (user + system) process ``pid`` and its live descendants
+    (a supervisor's workers) have used, from ``/proc``; 0.0 where there is none."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(_process_cpu(int(child)) for child in children)
 
 
 def _own_cpu() -> float:
@@ -131,9 +138,10 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="module")
-def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+@pytest.fixture(scope="module", params=WORKERS)
+def daemon(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     """``otc serve`` in a subprocess, ready for requests."""
+    workers: int = request.param
     folder = tmp_path_factory.mktemp("daemon")
     token = secrets.token_urlsafe(24)
     (folder / "tokens.txt").write_text(f"{token} load\n")
@@ -142,7 +150,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
         f'port = {port}\ntoken_file = "tokens.txt"\nmax_concurrent_executions = {MAX_CONCURRENT}\n'
     )
     command = [sys.executable, "-m", "runtime._cli", "serve", "--config", str(folder / "server.toml")]
-    command += ["--no-rate-limits", "--no-access-log", "--log-level", "warning"]
+    command += ["--no-rate-limits", "--no-access-log", "--log-level", "warning", "--workers", str(workers)]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
     url = f"http://127.0.0.1:{port}"
     try:
@@ -155,7 +163,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"otc serve did not start: {process.communicate()[1]}") from None
                 time.sleep(0.1)
-        yield Daemon(url, token, process.pid)
+        yield Daemon(url, token, process.pid, workers)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -308,7 +316,8 @@ def test_server_load(benchmark: BenchmarkFixture, figure: Record, daemon: Daemon
     pace = "back to back" if rate is None else f"{rate:.0f} exec/s offered in all (open loop)"
     section = (
         f"executor daemon: {clients} client{'s' if clients > 1 else ''} on loopback for {duration:.0f} s, "
-        f"`print(n)\\nn` {pace}, otc serve subprocess"
+        f"`print(n)\\nn` {pace}, otc serve subprocess, "
+        f"{'1 process' if daemon.workers == 1 else f'{daemon.workers} worker processes'}"
     )
     server_cpu, client_cpu = load.server_cpu / done * 1e3, load.client_cpu / done * 1e3
     cpu = f"CPU per execution: server {server_cpu:.1f} ms, load generator {client_cpu:.1f} ms"
@@ -327,7 +336,9 @@ def test_server_load(benchmark: BenchmarkFixture, figure: Record, daemon: Daemon
     figure(section, "server-side mean", load.server_mean, "s", detail="admission to result, from /metrics")
     failures = sum(load.lost.values()) + sum(load.errors.values()) + load.mixed_up
     figure(section, "lost + errors + mixed up", failures, "", goal="0", detail=f"of {load.sent} requests")
-    benchmark.extra_info.update(clients=clients, duration=duration, sent=load.sent, load_average=load.load_average)
+    benchmark.extra_info.update(
+        clients=clients, duration=duration, sent=load.sent, load_average=load.load_average, workers=daemon.workers
+    )
 
 
 async def _histogram(http: httpx.AsyncClient) -> tuple[float, float]:

@@ -22,7 +22,8 @@ def test_serve_help(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert caught.value.code == 0
     assert out.startswith("usage: otc serve")
-    for flag in ("--config", "--host", "--port", "--token-file", "--tools", "--audit-log", "--max-concurrent"):
+    flags = ("--config", "--host", "--port", "--token-file", "--tools", "--audit-log", "--max-concurrent", "--workers")
+    for flag in flags:
         assert flag in out
 
 

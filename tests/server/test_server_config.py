@@ -21,6 +21,7 @@ audit_log = "logs/audit.jsonl"
 tools = ["server_tools:TOOLS", "server_tools:make_tools"]
 pool_size = 3
 worker_threads = 6
+workers = 2
 max_concurrent_executions = 7
 max_request_bytes = 3000000
 shutdown_timeout = 5
@@ -49,6 +50,7 @@ def test_defaults() -> None:
     assert config.execution_rate == RateLimit(per_second=10, burst=20)
     assert config.audit_log is None and config.token_file is None
     assert config.worker_threads is None  # twice the cores, decided when the app starts
+    assert config.workers == 1
 
 
 def test_from_toml(tmp_path: Path) -> None:
@@ -57,7 +59,7 @@ def test_from_toml(tmp_path: Path) -> None:
     config = ServerConfig.from_toml(path)
 
     assert (config.host, config.port, config.pool_size, config.max_concurrent_executions) == ("0.0.0.0", 9001, 3, 7)
-    assert config.worker_threads == 6
+    assert (config.worker_threads, config.workers) == (6, 2)
     assert config.token_file == tmp_path / "secrets" / "tokens.txt"
     assert config.audit_log == tmp_path / "logs" / "audit.jsonl"
     assert config.tools == ("server_tools:TOOLS", "server_tools:make_tools")
@@ -81,6 +83,8 @@ def test_from_toml(tmp_path: Path) -> None:
         ("tools = ['no-colon']", "module:attribute"),
         ("max_concurrent_executions = 0", ">= 1"),
         ("worker_threads = 0", "worker_threads=0 is invalid"),
+        ("workers = 0", "workers=0 is invalid: expected an integer >= 1"),
+        ("workers = 65", "workers=65 is invalid: expected at most 64"),
         ("max_request_bytes = 10", "max_code_bytes"),
         ("[[http_tools]]\nname = 'x'", "http_tools"),
         ("this is not toml", "cannot read"),
@@ -96,6 +100,8 @@ def test_from_toml(tmp_path: Path) -> None:
         "tool-source",
         "concurrency",
         "threads",
+        "no-workers",
+        "too-many-workers",
         "request-cap",
         "incomplete-http-tool",
         "not-toml",

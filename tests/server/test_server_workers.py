@@ -24,6 +24,8 @@ import httpx
 import pytest
 from server_harness import free_port, wait_healthy
 
+from runtime.server import BackgroundServer, ConfigError, ServerConfig, StaticTokenVerifier, serve
+
 BURST = 40
 """Executions each caller may start (the rate refills nothing within a test run)."""
 TOOL_BURST = 5
@@ -205,3 +207,40 @@ def test_sigterm_lets_running_executions_finish(tmp_path: Path, token_file: Path
     assert daemon.process.returncode == -signal.SIGTERM, err
     assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]  # no worker left behind
     assert "leaked" not in err and "Traceback" not in err
+
+
+def test_a_worker_that_cannot_start_fails_the_start(tmp_path: Path, token_file: Path) -> None:
+    # Loads in the supervisor (which checks the configuration), fails in a worker process.
+    (tmp_path / "worker_only_failure.py").write_text(
+        "import multiprocessing\n"
+        "from host_functions import ToolSet\n"
+        "def tools():\n"
+        "    if multiprocessing.parent_process() is not None:\n"
+        "        raise RuntimeError('no tools in a worker')\n"
+        "    return ToolSet([])\n"
+    )
+    command = [sys.executable, "-m", "runtime._cli", "serve", "--token-file", str(token_file), "--workers", "2"]
+    command += ["--port", str(free_port()), "--tools", "worker_only_failure:tools", "--pool-size", "0"]
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+    assert done.returncode == 1, done.stderr
+    assert "no tools in a worker" in done.stderr
+    assert "exited (" in done.stderr and "before it started serving" in done.stderr
+
+
+class _LambdaVerifier(StaticTokenVerifier):
+    def __init__(self) -> None:
+        super().__init__({"t" * 20: "alice"})
+        self.hook = lambda: None  # not picklable: cannot be sent to a worker process
+
+
+def test_an_unpicklable_verifier_is_a_config_error() -> None:
+    config = ServerConfig(port=free_port(), workers=2, pool_size=0)
+    with pytest.raises(ConfigError, match="must be picklable"):
+        serve(config, verifier=_LambdaVerifier())
+
+
+def test_a_background_server_is_one_process() -> None:
+    with pytest.raises(ConfigError, match="workers=2: a BackgroundServer serves from a thread"):
+        BackgroundServer(ServerConfig(port=0, workers=2), verifier=StaticTokenVerifier({"t" * 20: "alice"}))
