@@ -29,6 +29,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Collection
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from types import FrameType
@@ -59,7 +60,7 @@ def serve_workers(
     config: ServerConfig,
     sock: socket.socket,
     *,
-    tool_names: list[str],
+    tool_names: Collection[str],
     verifier: TokenVerifier | None,
     transport: httpx.AsyncBaseTransport | None,
     tools: ToolSet | None,
@@ -69,17 +70,21 @@ def serve_workers(
     """Serve on ``sock`` with ``config.workers`` processes until SIGINT or
     SIGTERM (see the module docstring); False if they could not all start.
 
-    Raises ``ConfigError`` when ``verifier``, ``transport`` or ``tools`` cannot
-    be sent to a worker process (they must be picklable). After a graceful
+    Raises ``ConfigError`` when the audit file cannot be opened, or
+    ``verifier``, ``transport`` or ``tools`` cannot be sent to a worker
+    process (they must be picklable). After a graceful
     shutdown the signal that asked for it is raised again (as uvicorn does):
     SIGINT as ``KeyboardInterrupt``, SIGTERM ends the process."""
     context = multiprocessing.get_context("spawn")
     share = ServerShare.create(config, tool_names, context)
     audit = None
     if share.audit is not None and config.audit_log is not None:
-        audit = AuditFile(
-            config.audit_log, max_bytes=config.audit_max_bytes, backups=config.audit_backups, queue=share.audit
-        )
+        try:
+            audit = AuditFile(
+                config.audit_log, max_bytes=config.audit_max_bytes, backups=config.audit_backups, queue=share.audit
+            )
+        except OSError as exc:
+            raise ConfigError(f"cannot open the audit log {config.audit_log}: {exc.strerror or exc}") from exc
     arguments = (config, sock, verifier, transport, tools, log_level, access_log)
     supervisor = _Supervisor(context, share, arguments, config.shutdown_timeout)
     try:

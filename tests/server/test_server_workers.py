@@ -241,6 +241,12 @@ def test_an_unpicklable_verifier_is_a_config_error() -> None:
         serve(config, verifier=_LambdaVerifier())
 
 
+def test_an_audit_log_that_cannot_be_opened_is_a_config_error(tmp_path: Path) -> None:
+    config = ServerConfig(port=free_port(), workers=2, pool_size=0, audit_log=tmp_path / "no" / "such" / "dir.jsonl")
+    with pytest.raises(ConfigError, match="cannot open the audit log"):
+        serve(config, verifier=StaticTokenVerifier({"t" * 20: "alice"}))
+
+
 def test_a_background_server_is_one_process() -> None:
     with pytest.raises(ConfigError, match="workers=2: a BackgroundServer serves from a thread"):
         BackgroundServer(ServerConfig(port=0, workers=2), verifier=StaticTokenVerifier({"t" * 20: "alice"}))
