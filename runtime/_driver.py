@@ -1,14 +1,17 @@
 """Running one script on one instance, synchronously or from asyncio.
 
 The sync path runs on the caller's thread. The async path runs the same sync
-function on a worker thread; if the awaiting task is cancelled, the run is
-stopped by the epoch check (within one tick) and the worker is awaited, so
-no thread is ever left running a guest nobody waits for.
+function on a worker thread, which hands the result to the event loop first
+and then does what is left (restoring the instance for the pool); if the
+awaiting task is cancelled, the run is stopped by the epoch check (within
+one tick) and the worker is awaited, so no thread is ever left running a
+guest nobody waits for.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -27,7 +30,7 @@ from ._run_state import OutputCapture, RunState
 if TYPE_CHECKING:
     from host_functions import ToolSet
 
-__all__ = ["GrantedTools", "ToolGrant", "arun_in_thread", "granted_tools", "new_state", "run_on"]
+__all__ = ["GrantedTools", "ToolGrant", "Work", "arun_in_thread", "granted_tools", "new_state", "run_on"]
 
 _MAX_SUBSETS = 64
 """Narrowed grants remembered per sandbox (each holds its guest description)."""
@@ -124,19 +127,55 @@ def run_on(
     )
 
 
-async def arun_in_thread(executor: Executor, state: RunState, work: Callable[[], ExecutionResult]) -> ExecutionResult:
+Work = Callable[[], tuple[ExecutionResult, Callable[[], object] | None]]
+"""A run for ``arun_in_thread``: its result, and what to do on its thread once
+the caller has that result (hand the instance back, say), or None."""
+
+
+async def arun_in_thread(executor: Executor, state: RunState, work: Work) -> ExecutionResult:
     """Await ``work()`` run on ``executor``; cancelling the caller cancels the run."""
-    future = asyncio.get_running_loop().run_in_executor(executor, work)
+    loop = asyncio.get_running_loop()
+    outcome: asyncio.Future[ExecutionResult] = loop.create_future()
+
+    def job() -> None:
+        after = None
+        try:
+            result, after = work()
+        except BaseException as exc:
+            _settle(loop, outcome, exc)
+        else:
+            _settle(loop, outcome, result)
+        if after is not None:
+            after()
+
+    executor.submit(job)
     try:
-        return await asyncio.shield(future)
+        return await asyncio.shield(outcome)
     except asyncio.CancelledError:
         state.cancel()
         # Wait for the guest to stop: it does within an epoch tick.
-        while not future.done():
+        while not outcome.done():
             try:
-                await asyncio.shield(future)
+                await asyncio.shield(outcome)
             except asyncio.CancelledError:
                 continue
             except BaseException:
                 break
         raise
+
+
+def _settle(
+    loop: asyncio.AbstractEventLoop, outcome: asyncio.Future[ExecutionResult], value: ExecutionResult | BaseException
+) -> None:
+    """Hand ``value`` (a result or an exception) to ``outcome``, from another thread."""
+
+    def settle() -> None:
+        if outcome.done():
+            return
+        if isinstance(value, BaseException):
+            outcome.set_exception(value)
+        else:
+            outcome.set_result(value)
+
+    with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is left to hand it to
+        loop.call_soon_threadsafe(settle)

@@ -5,7 +5,9 @@ more of copy-on-write faults; a pooled, warmed instance has paid both, so a
 run only pays for itself. After a short run the instance is restored
 (``GuestInstance.restore``: its written pages get back the bytes they had
 after its warm-up, or at instantiation if it was never warmed; ~0.2 ms) and
-goes back into the pool; any other used instance is freed. Filling comes
+goes back into the pool; any other used instance is freed. The refill thread
+restores it, or, after ``arun``, the run's own worker thread once the caller
+has the result (``release(restore_here=True)``: no thread to wake). Filling comes
 before warming: a new instance goes into the pool cold at once, and is
 warmed (~5-11 ms) only while the pool is full and no run is in flight.
 Under load the pool so keeps up at the rate instances can be made, each run
@@ -66,6 +68,8 @@ class InstancePool:
         self._thread: threading.Thread | None = None
         self._failure: BaseException | None = None
         self._busy = 0
+        self._waiting = 0
+        """Threads in ``wait_ready``."""
 
     def runtime(self) -> GuestRuntime:
         if self._runtime is None:
@@ -83,9 +87,13 @@ class InstancePool:
         """Block until the pool is full and warmed; False on timeout. Re-raises a fill failure."""
         self.start()
         with self._cond:
-            full = self._cond.wait_for(
-                lambda: (len(self._ready) >= self.size and not self._cold()) or self._failure is not None, timeout
-            )
+            self._waiting += 1
+            try:
+                full = self._cond.wait_for(
+                    lambda: (len(self._ready) >= self.size and not self._cold()) or self._failure is not None, timeout
+                )
+            finally:
+                self._waiting -= 1
             if self._failure is not None:
                 raise self._failure
             return full
@@ -127,14 +135,38 @@ class InstancePool:
         # no need to find its memory (to restore it, or map less of it).
         return GuestInstance(self.runtime(), located=self.size > 0 or keep)
 
-    def release(self, instance: GuestInstance) -> None:
+    def release(self, instance: GuestInstance, *, restore_here: bool = False) -> None:
         """Hand back an instance from ``acquire``: restored for another run if it
-        can be (see ``GuestInstance.restore``), else freed."""
+        can be (see ``GuestInstance.restore``), else freed.
+
+        The refill thread restores it, unless ``restore_here``: then this thread
+        does, sparing a thread switch or two. For a thread with nothing better to
+        do, such as an ``arun`` worker once its caller has the result."""
+        if restore_here:
+            self._release_here(instance)
+            return
         with self._cond:
             self._busy -= 1
             if self._thread is not None and not self._closed:
                 (self._used if instance.memory is not None and instance.alive else self._retired).append(instance)
                 self._cond.notify_all()
+                return
+        instance.close()
+
+    def _release_here(self, instance: GuestInstance) -> None:
+        """``release``, restoring on this thread; only freeing is left to the refill thread."""
+        restored = self._thread is not None and instance.memory is not None and instance.alive and instance.restore()
+        with self._cond:
+            self._busy -= 1
+            if self._thread is not None and not self._closed:
+                if restored and len(self._ready) < self.size:
+                    (self._ready.appendleft if instance.warmed else self._ready.append)(instance)
+                    # Wake the refill thread only if this gives it work: it sleeps through most runs.
+                    if self._waiting or self._has_work():
+                        self._cond.notify_all()
+                else:
+                    self._retired.append(instance)
+                    self._cond.notify_all()
                 return
         instance.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import threading
 import weakref
@@ -133,7 +134,9 @@ class Sandbox:
         limits = pick_limits(limits, self.limits)
         check_code(code, limits)
         grant = self._grant(context, None, only_tools)
-        return self._run(code, limits, new_state(limits, on_output), grant)
+        result, hand_back = self._run(code, limits, new_state(limits, on_output), grant)
+        hand_back()  # the refill thread restores it: the caller has its result sooner
+        return result
 
     async def arun(
         self,
@@ -152,7 +155,13 @@ class Sandbox:
         check_code(code, limits)
         state = new_state(limits, on_output)
         grant = self._grant(context, asyncio.get_running_loop(), only_tools)
-        return await arun_in_thread(self._worker(), state, lambda: self._run(code, limits, state, grant))
+
+        def work() -> tuple[ExecutionResult, Callable[[], object]]:
+            result, hand_back = self._run(code, limits, state, grant)
+            # The worker restores the instance once the caller has the result: no refill thread to wake.
+            return result, functools.partial(hand_back, restore_here=True)
+
+        return await arun_in_thread(self._worker(), state, work)
 
     def session(self, *, limits: Limits | None = None) -> Session:
         """A ``Session`` with this sandbox's tools, its interpreter from the pool."""
@@ -172,13 +181,19 @@ class Sandbox:
             granted = granted.narrowed(only_tools) if only_tools else None
         return None if granted is None else granted.grant(context, loop)
 
-    def _run(self, code: str, limits: Limits, state: RunState, grant: ToolGrant | None) -> ExecutionResult:
+    def _run(
+        self, code: str, limits: Limits, state: RunState, grant: ToolGrant | None
+    ) -> tuple[ExecutionResult, Callable[..., None]]:
+        """Run on a pooled instance: the result, and ``pool.release`` for the
+        instance (to call, with its keywords, once the result is on its way)."""
         pool = self._pool(limits)
         instance = pool.acquire()
         try:
-            return run_on(instance, code, limits, state, fresh=True, grant=grant)
-        finally:
+            result = run_on(instance, code, limits, state, fresh=True, grant=grant)
+        except BaseException:
             pool.release(instance)
+            raise
+        return result, functools.partial(pool.release, instance)
 
     def _worker(self) -> ThreadPoolExecutor:
         with self._lock:

@@ -75,7 +75,7 @@ class Session:
         limits = self._checked(code, limits)
         state = new_state(limits)
         grant = self._grant(context, asyncio.get_running_loop())
-        return await arun_in_thread(self._executor, state, lambda: self._run(code, limits, state, grant))
+        return await arun_in_thread(self._executor, state, lambda: (self._run(code, limits, state, grant), None))
 
     def _grant(self, context: Any, loop: asyncio.AbstractEventLoop | None) -> ToolGrant | None:
         return None if self._granted is None else self._granted.grant(context, loop)

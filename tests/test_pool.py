@@ -150,3 +150,45 @@ def test_a_pool_that_was_drained_hands_out_cold_instances_then_warms_them(monkey
         proceed.set()
         assert sb.wait_ready(timeout=60)
         assert sb.ready_interpreters == 2
+
+
+def test_arun_hands_the_result_back_before_its_worker_restores_the_instance(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+    import threading
+
+    from runtime._instance import GuestInstance
+    from runtime._pool import InstancePool
+
+    real_restore = GuestInstance.restore
+    restoring = threading.Event()
+    proceed = threading.Event()
+    restored_on: list[str] = []
+
+    def held_restore(self: GuestInstance) -> bool:
+        restoring.set()
+        proceed.wait(30)
+        restored_on.append(threading.current_thread().name)
+        return real_restore(self)
+
+    refill_restores: list[GuestInstance] = []
+    real_put_back = InstancePool._put_back
+    monkeypatch.setattr(
+        InstancePool, "_put_back", lambda pool, used: (refill_restores.append(used), real_put_back(pool, used))
+    )
+    with Sandbox(pool_size=2) as sb:  # one left while the run has the other: no new one is made
+        assert sb.wait_ready(timeout=60)
+        monkeypatch.setattr(GuestInstance, "restore", held_restore)
+        instance = sb._pool(sb.limits)._ready[0]  # the one the run will take
+
+        async def main() -> int:
+            result = await sb.arun("6 * 7")
+            assert await asyncio.to_thread(restoring.wait, 30)
+            assert not restored_on  # the result came back while its instance's restore is held
+            return int(result.value)
+
+        assert asyncio.run(main()) == 42
+        proceed.set()
+        assert sb.wait_ready(timeout=60)  # woken by the worker's hand-back, not by a timeout
+        assert instance in sb._pool(sb.limits)._ready  # restored and pooled again
+    assert restored_on and all(name.startswith("otc-run") for name in restored_on)
+    assert not refill_restores  # the refill thread restored nothing

@@ -180,7 +180,8 @@ def test_cancelled_run_reports_cancelled() -> None:
     with Sandbox(pool_size=0) as sb:
         state = new_state(sb.limits)
         state.cancel()
-        r = sb._run("while True: pass", sb.limits, state, None)
+        r, hand_back = sb._run("while True: pass", sb.limits, state, None)
+        hand_back()
     assert isinstance(r.error, Cancelled)
     assert r.error.fatal
 
