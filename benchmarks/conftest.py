@@ -16,7 +16,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import statistics
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,15 +48,40 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+MACHINE = "machine speed: a fixed pure-Python loop in this process (the VM's slow spells show here)"
+
+
+def _reference_loop() -> float:
+    """Median seconds of a fixed pure-Python loop: the same work in every run,
+    so its time tells a fast spell of the machine from a slow one."""
+
+    def spin() -> int:
+        total = 0
+        for i in range(20_000):
+            total += i * 3 % 7
+        return total
+
+    times = []
+    for _ in range(31):
+        started = time.perf_counter()
+        spin()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[FIGURES] = []
-    config.stash[NOTES] = {}
+    config.stash[NOTES] = {"reference loop at start": _reference_loop()}
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
-    wanted = config.getoption("--otc-report", default=False) or os.environ.get(REPORT_ENV, "") not in ("", "0")
     figures = config.stash.get(FIGURES, [])
+    if figures:
+        start = config.stash[NOTES].pop("reference loop at start")
+        figures.append(Figure(MACHINE, "reference loop, at the start", start, "s", detail="median of 31"))
+        figures.append(Figure(MACHINE, "reference loop, at the end", _reference_loop(), "s", detail="median of 31"))
+    wanted = config.getoption("--otc-report", default=False) or os.environ.get(REPORT_ENV, "") not in ("", "0")
     if not wanted or not figures:
         return
     from report import write_report  # only report runs need matplotlib

@@ -112,6 +112,7 @@ class _Supervisor:
         self._processes: list[BaseProcess | None] = [None] * share.workers
         self.stop_signal: int | None = None
         """The signal that stopped the workers, if one did."""
+        self._forced = False
 
     def run(self) -> bool:
         handlers = {number: signal.signal(number, self._on_signal) for number in (signal.SIGINT, signal.SIGTERM)}
@@ -128,7 +129,10 @@ class _Supervisor:
         return started
 
     def _on_signal(self, number: int, frame: FrameType | None) -> None:
-        self.stop_signal = number
+        if self.stop_signal is None:
+            self.stop_signal = number
+        else:
+            self._forced = True  # asked twice: stop waiting for executions to finish
 
     def _start(self, index: int) -> None:
         process = self._context.Process(
@@ -174,16 +178,22 @@ class _Supervisor:
         return True
 
     def _stop_all(self) -> None:
-        """SIGTERM each live worker once, wait for them (killing one that outstays its
-        shutdown by ``_KILL_AFTER``), and release them."""
+        """SIGTERM each live worker once, wait for them, and release them. One
+        that outstays its shutdown by ``_KILL_AFTER`` is killed; so is every one
+        left when a second signal comes."""
         live = [process for process in self._processes if process is not None and process.exitcode is None]
         for process in live:
             process.terminate()  # SIGTERM
         deadline = time.monotonic() + self._shutdown_timeout + _KILL_AFTER
+        while not self._forced and time.monotonic() < deadline:
+            running = [process.sentinel for process in live if process.exitcode is None]
+            if not running:
+                break
+            wait(running, timeout=_POLL)
         for process in live:
-            process.join(max(0.0, deadline - time.monotonic()))
             if process.exitcode is None:
-                log.error("worker process pid %s did not shut down in time; killing it", process.pid)
+                reason = "a second signal came" if self._forced else "it did not shut down in time"
+                log.error("killing worker process pid %s: %s", process.pid, reason)
                 process.kill()
                 process.join()
         for index, stopped in enumerate(self._processes):

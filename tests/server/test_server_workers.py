@@ -209,6 +209,36 @@ def test_sigterm_lets_running_executions_finish(tmp_path: Path, token_file: Path
     assert "leaked" not in err and "Traceback" not in err
 
 
+def test_a_second_signal_stops_waiting_for_executions(tmp_path: Path, token_file: Path, tokens: dict[str, str]) -> None:
+    daemon = _start(tmp_path, token_file, tokens)
+    workers = daemon.workers()
+    running: list[BaseException | httpx.Response] = []
+
+    def slow() -> None:
+        try:
+            running.append(daemon.post("alice", "import time\ntime.sleep(8)\n7"))
+        except httpx.TransportError as exc:
+            running.append(exc)
+
+    thread = threading.Thread(target=slow)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while httpx.get(f"{daemon.url}/healthz").json()["in_flight"] != 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    started = time.monotonic()
+    daemon.process.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    daemon.process.send_signal(signal.SIGTERM)  # the operator insists
+    err = _stop(daemon)
+    thread.join()
+
+    assert time.monotonic() - started < 6  # the 8 s execution was not waited for
+    assert isinstance(running[0], httpx.TransportError)
+    assert "a second signal came" in err
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+
+
 def test_a_worker_that_cannot_start_fails_the_start(tmp_path: Path, token_file: Path) -> None:
     # Loads in the supervisor (which checks the configuration), fails in a worker process.
     (tmp_path / "worker_only_failure.py").write_text(
