@@ -83,6 +83,29 @@ def _start(tmp_path: Path, token_file: Path, tokens: dict[str, str], extra: str 
     return Daemon(url, process, tmp_path / "audit.jsonl", tokens)
 
 
+Outcome = list[BaseException | httpx.Response]
+
+
+def _in_background(daemon: Daemon, name: str, code: str) -> tuple[threading.Thread, Outcome]:
+    """Post ``code`` for ``name`` on a thread, and return once the server counts it in flight:
+    the thread, and where its response (or the connection's failure) will be."""
+    outcome: Outcome = []
+
+    def post() -> None:
+        try:
+            outcome.append(daemon.post(name, code))
+        except httpx.TransportError as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=post)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while httpx.get(f"{daemon.url}/healthz").json()["in_flight"] != 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return thread, outcome
+
+
 def _stop(daemon: Daemon) -> str:
     if daemon.process.poll() is None:
         daemon.process.send_signal(signal.SIGTERM)
@@ -154,20 +177,7 @@ def test_metrics_and_audit_lines_cover_every_worker(daemon: Daemon) -> None:
 
 
 def test_a_killed_worker_is_replaced_and_its_slots_freed(daemon: Daemon) -> None:
-    running: list[BaseException | httpx.Response] = []
-
-    def slow() -> None:
-        try:
-            running.append(daemon.post("carol", "import time\ntime.sleep(5)\n1"))
-        except httpx.TransportError as exc:
-            running.append(exc)
-
-    thread = threading.Thread(target=slow)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while httpx.get(f"{daemon.url}/healthz").json()["in_flight"] != 1:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    thread, running = _in_background(daemon, "carol", "import time\ntime.sleep(5)\n1")
     old = daemon.workers()
     for pid in old:  # both: one of them runs the execution
         os.kill(pid, signal.SIGKILL)
@@ -193,17 +203,13 @@ def test_a_killed_worker_is_replaced_and_its_slots_freed(daemon: Daemon) -> None
 def test_sigterm_lets_running_executions_finish(tmp_path: Path, token_file: Path, tokens: dict[str, str]) -> None:
     daemon = _start(tmp_path, token_file, tokens)
     workers = daemon.workers()
-    running: list[httpx.Response] = []
-    thread = threading.Thread(target=lambda: running.append(daemon.post("alice", "import time\ntime.sleep(1.5)\n7")))
-    thread.start()
-    deadline = time.monotonic() + 10
-    while httpx.get(f"{daemon.url}/healthz").json()["in_flight"] != 1:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    thread, running = _in_background(daemon, "alice", "import time\ntime.sleep(1.5)\n7")
     err = _stop(daemon)
     thread.join()
 
-    assert (running[0].status_code, running[0].json()["value"]) == (200, 7)
+    (answer,) = running
+    assert isinstance(answer, httpx.Response)
+    assert (answer.status_code, answer.json()["value"]) == (200, 7)
     assert daemon.process.returncode == -signal.SIGTERM, err
     assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]  # no worker left behind
     assert "leaked" not in err and "Traceback" not in err
@@ -212,20 +218,7 @@ def test_sigterm_lets_running_executions_finish(tmp_path: Path, token_file: Path
 def test_a_second_signal_stops_waiting_for_executions(tmp_path: Path, token_file: Path, tokens: dict[str, str]) -> None:
     daemon = _start(tmp_path, token_file, tokens)
     workers = daemon.workers()
-    running: list[BaseException | httpx.Response] = []
-
-    def slow() -> None:
-        try:
-            running.append(daemon.post("alice", "import time\ntime.sleep(8)\n7"))
-        except httpx.TransportError as exc:
-            running.append(exc)
-
-    thread = threading.Thread(target=slow)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while httpx.get(f"{daemon.url}/healthz").json()["in_flight"] != 1:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    thread, running = _in_background(daemon, "alice", "import time\ntime.sleep(8)\n7")
     started = time.monotonic()
     daemon.process.send_signal(signal.SIGTERM)
     time.sleep(0.5)
