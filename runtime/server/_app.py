@@ -193,6 +193,7 @@ def build_app(
         counts=share.counts,
         row=share.index,
         rows=share.workers,
+        worker_restarts=lambda: int(share.restarts[0]),
     )
     if config.tool_call_rate is not None:
         limiter = RateLimiter(config.tool_call_rate, table=share.tool_buckets)

@@ -94,10 +94,11 @@ class Metrics:
     """The daemon's metrics; every method is safe to call from any thread.
 
     ``counts`` holds ``rows`` rows of ``Layout(tool_names).width`` counts
-    (default: a private array of one row); this process writes row ``row``
-    and renders the sum of all. ``in_flight`` and ``pool_ready`` are read
-    when the metrics are rendered (the number of executions admitted and not
-    finished; of interpreters ready in the warm pool).
+    (default: a private array of one row), one per worker process; this
+    process writes row ``row`` and renders the sum of all. ``in_flight``,
+    ``pool_ready`` and ``worker_restarts`` are read when the metrics are
+    rendered (the number of executions admitted and not finished; of
+    interpreters ready in the warm pool; of workers replaced after dying).
     """
 
     def __init__(
@@ -111,6 +112,7 @@ class Metrics:
         counts: Any = None,
         row: int = 0,
         rows: int = 1,
+        worker_restarts: Callable[[], int] = lambda: 0,
     ) -> None:
         self.layout = layout = Layout(tool_names)
         self._tool_names = frozenset(tool_names)
@@ -122,6 +124,7 @@ class Metrics:
         if len(self._counts) != rows * layout.width:
             raise ValueError(f"counts holds {len(self._counts)} values, not {rows} rows of {layout.width}")
         self._rows = rows
+        self._worker_restarts = worker_restarts
         self._base = row * layout.width
         self._lock = threading.Lock()  # this process's threads share its row; other processes only read it
         self._at = layout.index
@@ -221,6 +224,12 @@ class Metrics:
             "otc_tool_calls_rate_limited_total", "Tool calls refused by a caller's tool-call rate limit.", always=True
         )
         counter("otc_limit_breaches_total", "Runs stopped by a resource limit, by Limits field.")
+        family(
+            "otc_worker_restarts_total",
+            "counter",
+            "Worker processes that died and were replaced.",
+            [("otc_worker_restarts_total", (), self._worker_restarts())],
+        )
         count = totals[at[("otc_execution_duration_seconds_count", ())]]
         buckets: list[tuple[str, Labels, float]] = []
         cumulative = 0.0
@@ -241,7 +250,8 @@ class Metrics:
         gauges = [
             ("otc_executions_in_flight", "Executions admitted and not finished.", self._in_flight()),
             ("otc_executions_max_concurrent", "The concurrency ceiling (more are answered 429).", self._max_concurrent),
-            ("otc_pool_size", "Warm interpreters the sandbox is configured to keep ready.", self._pool_size),
+            ("otc_workers", "Worker processes serving the API.", self._rows),
+            ("otc_pool_size", "Warm interpreters the workers' pools are configured to keep ready.", self._pool_size),
             (
                 "otc_pool_ready",
                 "Interpreters ready in the pool now (fewer while it refills under load).",

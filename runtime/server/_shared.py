@@ -86,6 +86,8 @@ class ServerShare:
     tool_buckets: BucketTable | None
     started: Any
     """Set by each worker once its app has started (its sandbox is ready)."""
+    restarts: Any
+    """[worker processes that died and were replaced]."""
     audit: Any
     """A ``multiprocessing`` queue of audit records for the supervisor's writer;
     None in a one-process daemon (it writes its audit file itself) or without an audit log."""
@@ -111,6 +113,7 @@ class ServerShare:
                 execution_buckets=buckets[0],
                 tool_buckets=buckets[1],
                 started=(ctypes.c_int8 * 1)(),
+                restarts=(ctypes.c_int64 * 1)(),
                 audit=None,
             )
         return cls(
@@ -123,6 +126,7 @@ class ServerShare:
             execution_buckets=buckets[0],
             tool_buckets=buckets[1],
             started=context.RawArray("b", workers),
+            restarts=context.RawArray("q", 1),
             audit=context.Queue() if config.audit_log is not None else None,
         )
 
@@ -136,9 +140,10 @@ class ServerShare:
         return Slots(self.in_flight, self.lock, self.index, ceiling)
 
     def forget_worker(self, index: int) -> None:
-        """A worker process died: its executions are no longer in flight, its pool is gone.
-        Its metrics' row stays: counted work happened."""
+        """A worker process died (and is replaced): its executions are no longer
+        in flight, its pool is gone. Its metrics' row stays: counted work happened."""
         with self.lock:
             self.in_flight[index] = 0
             self.pool_ready[index] = 0
             self.started[index] = 0
+            self.restarts[0] += 1

@@ -54,6 +54,8 @@ def test_metrics_text_parses(asgi: AsgiHarness) -> None:
         "otc_executions_max_concurrent": "gauge",
         "otc_pool_size": "gauge",
         "otc_pool_ready": "gauge",
+        "otc_workers": "gauge",
+        "otc_worker_restarts_total": "counter",
     }
     assert samples[("otc_pool_size", ())] == 2
     assert 0 <= samples[("otc_pool_ready", ())] <= 2

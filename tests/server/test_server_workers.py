@@ -196,6 +196,8 @@ def test_a_killed_worker_is_replaced_and_its_slots_freed(daemon: Daemon) -> None
 
     assert isinstance(running[0], httpx.TransportError)  # its worker died under it
     assert health["in_flight"] == 0  # the dead worker's slot is free again: the ceiling is whole
+    assert daemon.metric("otc_worker_restarts_total") == 2
+    assert daemon.metric("otc_workers") == 2
     responses = [daemon.post("carol", "1 + 1") for _ in range(4)]
     assert [(r.status_code, r.json()["value"]) for r in responses] == [(200, 2)] * 4
 
