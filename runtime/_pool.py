@@ -155,7 +155,12 @@ class InstancePool:
 
     def _release_here(self, instance: GuestInstance) -> None:
         """``release``, restoring on this thread; only freeing is left to the refill thread."""
-        restored = self._thread is not None and instance.memory is not None and instance.alive and instance.restore()
+        restorable = self._thread is not None and instance.memory is not None and instance.alive
+        try:
+            restored = restorable and instance.restore()
+        except Exception:  # not expected; but on a worker thread it would vanish, and the instance with it
+            log.exception("restoring a used instance failed; it is freed instead")
+            restored = False
         with self._cond:
             self._busy -= 1
             if self._thread is not None and not self._closed:

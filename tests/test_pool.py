@@ -172,9 +172,12 @@ def test_arun_hands_the_result_back_before_its_worker_restores_the_instance(monk
 
     refill_restores: list[GuestInstance] = []
     real_put_back = InstancePool._put_back
-    monkeypatch.setattr(
-        InstancePool, "_put_back", lambda pool, used: (refill_restores.append(used), real_put_back(pool, used))
-    )
+
+    def put_back(pool: InstancePool, used: GuestInstance) -> None:
+        refill_restores.append(used)
+        real_put_back(pool, used)
+
+    monkeypatch.setattr(InstancePool, "_put_back", put_back)
     with Sandbox(pool_size=2) as sb:  # one left while the run has the other: no new one is made
         assert sb.wait_ready(timeout=60)
         monkeypatch.setattr(GuestInstance, "restore", held_restore)
@@ -192,3 +195,23 @@ def test_arun_hands_the_result_back_before_its_worker_restores_the_instance(monk
         assert instance in sb._pool(sb.limits)._ready  # restored and pooled again
     assert restored_on and all(name.startswith("otc-run") for name in restored_on)
     assert not refill_restores  # the refill thread restored nothing
+
+
+def test_a_restore_that_raises_on_a_worker_frees_the_instance(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import asyncio
+
+    from runtime._instance import GuestInstance
+
+    def broken_restore() -> bool:
+        raise RuntimeError("restore broke")
+
+    with Sandbox(pool_size=2) as sb:
+        assert sb.wait_ready(timeout=60)
+        taken: GuestInstance = sb._pool(sb.limits)._ready[0]
+        monkeypatch.setattr(taken, "restore", broken_restore)  # this instance's only: warm-ups restore too
+        assert asyncio.run(sb.arun("6 * 7")).value == 42
+        assert sb.wait_ready(timeout=60)  # refilled with a new instance
+        assert taken not in sb._pool(sb.limits)._ready and not taken.alive  # freed, not pooled
+    assert "restoring a used instance failed" in caplog.text
