@@ -109,10 +109,10 @@ class ServerConfig:
     workers: int = 1
     """Worker processes serving the API, each with its own interpreter (and
     GIL), warm pool of ``pool_size`` and ``worker_threads``. One per core
-    lets the daemon use every core: on 2 cores, 2 workers answered 1474 and
-    1489 trivial exec/s back to back against 650 and 579 for one process in
-    the same runs, and offered 500/s had a p99 of 5.5 and 22.3 ms against 470
-    and 76 ms (``benchmarks/test_server_load.py``). The concurrency ceiling, rate limits,
+    lets the daemon use every core: on 2 cores, 2 workers answered 1431-1489
+    trivial exec/s back to back against 550-700 for one process in the same
+    runs, and offered 500/s had a p99 of 5.5-22.3 ms against 76 ms to 3.5 s
+    (``benchmarks/test_server_load.py``). The concurrency ceiling, rate limits,
     metrics and audit log are the server's, shared by all workers. Only
     ``serve`` (``otc serve``) starts workers; an app made by ``create_app`` is one."""
     max_concurrent_executions: int = 32
