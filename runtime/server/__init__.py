@@ -6,7 +6,9 @@ the app's shared ``Sandbox`` (``arun`` with the granted tools and the
 identity as context) -> host functions: Python tools, and ``HttpTool``
 backends called with the caller's own token -> the ``ExecutionResult`` as
 JSON, or streamed as server-sent events; every execution and tool call goes
-to the audit log and the metrics.
+to the audit log and the metrics. With ``ServerConfig.workers`` > 1, ``serve``
+runs that many such apps in worker processes on one socket, sharing the
+ceilings, rate limits, metrics and audit file (``_workers``, ``_shared``).
 
 Needs the ``serve`` extra (FastAPI, uvicorn): ``pip install 'otc-runtime[serve]'``.
 """
