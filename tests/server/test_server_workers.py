@@ -24,6 +24,7 @@ import httpx
 import pytest
 from server_harness import free_port, wait_healthy
 
+from runtime.client import Client, OutputEvent
 from runtime.server import BackgroundServer, ConfigError, ServerConfig, StaticTokenVerifier, serve
 
 BURST = 40
@@ -174,6 +175,15 @@ def test_metrics_and_audit_lines_cover_every_worker(daemon: Daemon) -> None:
             break
         time.sleep(0.1)
     assert sorted(logged) == sorted(ids)  # each once, in the one file
+
+
+def test_workers_stream_output(daemon: Daemon) -> None:
+    with Client(daemon.url, token=daemon.tokens["dave"]) as client:
+        runs = [list(client.stream(f"print('line', {i})\n{i}")) for i in range(4)]
+
+    for i, events in enumerate(runs):
+        assert events[0] == OutputEvent("stdout", f"line {i}\n")
+        assert events[-1].value == i
 
 
 def test_a_killed_worker_is_replaced_and_its_slots_freed(daemon: Daemon) -> None:
