@@ -24,6 +24,7 @@ import httpx
 import pytest
 from server_harness import free_port, wait_healthy
 
+from runtime import ExecutionResult
 from runtime.client import Client, OutputEvent
 from runtime.server import BackgroundServer, ConfigError, ServerConfig, StaticTokenVerifier, serve
 
@@ -182,8 +183,9 @@ def test_workers_stream_output(daemon: Daemon) -> None:
         runs = [list(client.stream(f"print('line', {i})\n{i}")) for i in range(4)]
 
     for i, events in enumerate(runs):
-        assert events[0] == OutputEvent("stdout", f"line {i}\n")
-        assert events[-1].value == i
+        *output, result = events
+        assert output == [OutputEvent("stdout", f"line {i}\n")]
+        assert isinstance(result, ExecutionResult) and result.value == i
 
 
 def test_a_killed_worker_is_replaced_and_its_slots_freed(daemon: Daemon) -> None:
