@@ -63,17 +63,16 @@ class Layout:
 
     def __init__(self, tool_names: Collection[str]) -> None:
         errors: list[type[ExecutionError]] = [ExecutionError, *_subclasses(ExecutionError)]
-        self.outcomes = ["ok", *sorted({error.__name__ for error in errors})]
-        self.limits = sorted({error.limit for error in _subclasses(LimitExceeded) if error.limit})
-        self.tools = [*sorted(set(tool_names)), _UNKNOWN_TOOL]
-        self.tool_outcomes = list(get_args(ToolOutcome))
+        outcomes = ["ok", *sorted({error.__name__ for error in errors})]
+        limits = sorted({error.limit for error in _subclasses(LimitExceeded) if error.limit})
+        tools = [*sorted(set(tool_names)), _UNKNOWN_TOOL]
         self.families: dict[str, list[Labels]] = {
-            "otc_executions_total": [(("outcome", outcome),) for outcome in self.outcomes],
+            "otc_executions_total": [(("outcome", outcome),) for outcome in outcomes],
             "otc_execution_rejections_total": [(("reason", reason),) for reason in REJECTION_REASONS],
             "otc_tool_calls_total": [
-                (("tool", tool), ("outcome", outcome)) for tool in self.tools for outcome in self.tool_outcomes
+                (("tool", tool), ("outcome", outcome)) for tool in tools for outcome in get_args(ToolOutcome)
             ],
-            "otc_limit_breaches_total": [(("limit", limit),) for limit in self.limits],
+            "otc_limit_breaches_total": [(("limit", limit),) for limit in limits],
             "otc_tool_calls_rate_limited_total": [()],
             "otc_execution_duration_seconds_bucket": [(("le", _number(bound)),) for bound in DURATION_BUCKETS],
             "otc_execution_duration_seconds_sum": [()],
@@ -85,9 +84,6 @@ class Layout:
                 self.index[(family, labels)] = len(self.index)
         self.width = len(self.index)
         """Counts in a row."""
-
-    def at(self, family: str, labels: Labels = ()) -> int:
-        return self.index[(family, labels)]
 
 
 class Metrics:

@@ -135,7 +135,9 @@ class RateLimiter:
         max_keys: int = 10_000,
         table: BucketTable | None = None,
     ) -> None:
-        """``clock`` must be one all sharing processes read alike (``time.monotonic`` is system-wide)."""
+        """``table``: where the buckets are (shared with other processes, say);
+        default, a new private one for ``max_keys``. ``clock`` must read alike in
+        every process sharing the table (``time.monotonic`` is system-wide)."""
         self.limit = limit
         self._clock = clock
         self.table = table if table is not None else BucketTable.allocate(max_keys)

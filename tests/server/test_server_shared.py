@@ -64,8 +64,7 @@ def test_token_buckets_are_shared_by_processes() -> None:
     table = BucketTable.allocate(max_keys=100, context=SPAWN)
     granted = _run_all(_take_tokens, table, 100)
 
-    assert sum(granted) == 150  # the burst, once, over both processes
-    assert all(count > 0 for count in granted) or max(granted) == 150
+    assert sum(granted) == 150  # the burst, once, over both processes (200 if each had its own)
 
 
 def test_concurrency_slots_are_shared_by_processes() -> None:
