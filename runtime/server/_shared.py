@@ -11,7 +11,9 @@ supervisor before it starts them and handed to each (``ServerShare``):
   worker's ready interpreters;
 - the queue of audit lines, written to the one audit file by the supervisor.
 
-A daemon of one process uses the same classes over private memory
+The ceiling and the buckets are guarded by ``ProcessLock``s, which the
+kernel frees when their holder dies: a worker killed mid-update cannot leave
+the others waiting. A daemon of one process uses the same classes over private memory
 (``ServerShare.create`` without a context), so there is one code path.
 """
 
@@ -26,6 +28,7 @@ from typing import Any
 
 from ._config import ServerConfig
 from ._metrics import Layout
+from ._process_lock import ProcessLock
 from ._rate_limit import BucketTable
 
 __all__ = ["ServerShare", "Slots"]
@@ -93,14 +96,21 @@ class ServerShare:
     None in a one-process daemon (it writes its audit file itself) or without an audit log."""
 
     @classmethod
-    def create(cls, config: ServerConfig, tool_names: Collection[str], context: Any = None) -> ServerShare:
+    def create(
+        cls, config: ServerConfig, tool_names: Collection[str], context: Any = None, lock_file: str = ""
+    ) -> ServerShare:
         """The state of a daemon with ``config.workers`` workers serving ``tool_names``:
-        in shared memory from the ``multiprocessing`` ``context``, else private (one worker)."""
+        in shared memory from the ``multiprocessing`` ``context``, its locks on
+        ``lock_file`` (``ProcessLock``), else private (one worker)."""
         workers = config.workers if context is not None else 1
         width = Layout(tool_names).width
+        if context is not None and not lock_file:
+            raise ValueError("a shared state needs a lock file")
         buckets = [
-            BucketTable.allocate(context=context) if rate is not None else None
-            for rate in (config.execution_rate, config.tool_call_rate)
+            BucketTable.allocate(context=context, lock=ProcessLock(lock_file, 1 + i) if context else None)
+            if rate is not None
+            else None
+            for i, rate in enumerate((config.execution_rate, config.tool_call_rate))
         ]
         if context is None:
             return cls(
@@ -119,7 +129,7 @@ class ServerShare:
         return cls(
             workers=workers,
             index=0,
-            lock=context.Lock(),
+            lock=ProcessLock(lock_file),
             in_flight=context.RawArray("q", workers),
             pool_ready=context.RawArray("q", workers),
             counts=context.RawArray("d", workers * width),

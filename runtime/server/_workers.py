@@ -28,6 +28,7 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Collection
 from multiprocessing.connection import wait
@@ -76,7 +77,29 @@ def serve_workers(
     shutdown the signal that asked for it is raised again (as uvicorn does):
     SIGINT as ``KeyboardInterrupt``, SIGTERM ends the process."""
     context = multiprocessing.get_context("spawn")
-    share = ServerShare.create(config, tool_names, context)
+    handle, lock_file = tempfile.mkstemp(prefix="otc-serve-", suffix=".lock")
+    os.close(handle)
+    try:
+        share = ServerShare.create(config, tool_names, context, lock_file)
+        arguments = (config, sock, verifier, transport, tools, log_level, access_log)
+        started, stop_signal = _supervise(context, share, arguments)
+        del share, arguments
+    finally:
+        os.unlink(lock_file)
+    # The supervisor's state is garbage now: collected here, its queue's semaphores are
+    # unlinked at once rather than left to the resource tracker (with a warning).
+    gc.collect()
+    if stop_signal is not None:
+        # As uvicorn does: the signal again, to its previous handler (SIGINT:
+        # KeyboardInterrupt; SIGTERM: exit), so the exit status says why it stopped.
+        signal.raise_signal(stop_signal)
+    return started
+
+
+def _supervise(context: Any, share: ServerShare, arguments: tuple[Any, ...]) -> tuple[bool, int | None]:
+    """Run the workers (``arguments``: ``_worker``'s after its index and share) until they
+    stop; (whether they all started, the signal that stopped them)."""
+    config: ServerConfig = arguments[0]
     audit = None
     if share.audit is not None and config.audit_log is not None:
         try:
@@ -85,22 +108,12 @@ def serve_workers(
             )
         except OSError as exc:
             raise ConfigError(f"cannot open the audit log {config.audit_log}: {exc.strerror or exc}") from exc
-    arguments = (config, sock, verifier, transport, tools, log_level, access_log)
     supervisor = _Supervisor(context, share, arguments, config.shutdown_timeout)
     try:
-        started = supervisor.run()
+        return supervisor.run(), supervisor.stop_signal
     finally:
         if audit is not None:
             audit.close()
-    stop_signal = supervisor.stop_signal
-    # Unlinks their semaphores now, rather than leaving them to the resource tracker with a warning.
-    del supervisor, share, arguments, audit
-    gc.collect()
-    if stop_signal is not None:
-        # As uvicorn does: the signal again, to its previous handler (SIGINT:
-        # KeyboardInterrupt; SIGTERM: exit), so the exit status says why it stopped.
-        signal.raise_signal(stop_signal)
-    return started
 
 
 class _Supervisor:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import ctypes
 import multiprocessing
+import os
 import pickle
+import signal
+import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,10 +17,18 @@ import pytest
 from runtime import ExecutionResult, TimeoutExceeded
 from runtime.server import RateLimit, ServerConfig
 from runtime.server._metrics import Layout, Metrics
+from runtime.server._process_lock import ProcessLock
 from runtime.server._rate_limit import BucketTable, RateLimiter
 from runtime.server._shared import ServerShare
 
 SPAWN = multiprocessing.get_context("spawn")
+
+
+@pytest.fixture
+def lock_file(tmp_path: Path) -> str:
+    path = tmp_path / "otc.lock"
+    path.touch()
+    return str(path)
 
 
 def _take_tokens(table: BucketTable, tries: int, granted: Any, index: int) -> None:
@@ -67,9 +80,9 @@ def test_token_buckets_are_shared_by_processes() -> None:
     assert sum(granted) == 150  # the burst, once, over both processes (200 if each had its own)
 
 
-def test_concurrency_slots_are_shared_by_processes() -> None:
+def test_concurrency_slots_are_shared_by_processes(lock_file: str) -> None:
     config = ServerConfig(port=0, workers=2, execution_rate=None, tool_call_rate=None)
-    share = ServerShare.create(config, [], SPAWN)
+    share = ServerShare.create(config, [], SPAWN, lock_file)
     granted = _run_all(_take_slots, share, 5)
 
     assert sum(granted) == 7
@@ -78,9 +91,9 @@ def test_concurrency_slots_are_shared_by_processes() -> None:
     assert share.slots(ceiling=7).total == granted[0]
 
 
-def test_metrics_add_up_the_workers_rows() -> None:
+def test_metrics_add_up_the_workers_rows(lock_file: str) -> None:
     config = ServerConfig(port=0, workers=3)
-    share = ServerShare.create(config, ["echo"], SPAWN)
+    share = ServerShare.create(config, ["echo"], SPAWN, lock_file)
     for index in range(3):
         process = SPAWN.Process(target=_count, args=(share.worker(index), index))
         process.start()
@@ -145,3 +158,58 @@ def test_a_private_share_is_not_sent_to_processes() -> None:
     assert share.workers == 1
     with pytest.raises((TypeError, pickle.PicklingError)):
         pickle.dumps(share)  # a thread lock: private to this process
+
+
+def _add_slowly(lock: ProcessLock, total: Any, times: int, index: int) -> None:
+    for _ in range(times):
+        with lock:
+            seen = total[0]
+            time.sleep(0.0005)  # a read-modify-write that would lose updates without the lock
+            total[0] = seen + 1
+
+
+def _hold_forever(lock: ProcessLock, held: Any) -> None:
+    with lock:
+        held.value = 1
+        time.sleep(3600)
+
+
+def test_a_process_lock_excludes_processes_and_threads(lock_file: str) -> None:
+    lock = ProcessLock(lock_file)
+    total = SPAWN.RawArray("q", 1)
+    others = [SPAWN.Process(target=_add_slowly, args=(lock, total, 40, i)) for i in range(2)]
+    for other in others:
+        other.start()
+    threads = [threading.Thread(target=_add_slowly, args=(lock, total, 40, 0)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for other in others:
+        other.join(60)
+        assert other.exitcode == 0
+
+    assert total[0] == 160
+
+
+def test_a_process_lock_is_freed_when_its_holder_is_killed(lock_file: str) -> None:
+    lock = ProcessLock(lock_file)
+    held = SPAWN.RawValue("b", 0)
+    holder = SPAWN.Process(target=_hold_forever, args=(lock, held))
+    holder.start()
+    deadline = time.monotonic() + 30
+    while not held.value:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert holder.pid is not None
+    os.kill(holder.pid, signal.SIGKILL)  # inside its critical section
+    holder.join(30)
+
+    def take() -> None:
+        with lock:
+            pass
+
+    taker = threading.Thread(target=take, daemon=True)
+    taker.start()
+    taker.join(10)
+    assert not taker.is_alive()  # a multiprocessing.Lock would wait here for good
