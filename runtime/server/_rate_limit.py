@@ -67,18 +67,20 @@ class BucketTable:
 
     @classmethod
     def allocate(cls, max_keys: int = 10_000, context: Any = None, lock: Any = None) -> BucketTable:
-        """A table for ``max_keys`` buckets; in shared memory when ``context``
-        (a ``multiprocessing`` context) is given, guarded by ``lock`` (default:
-        a thread lock, or that context's lock)."""
+        """A table for ``max_keys`` buckets, guarded by a thread lock; or, when
+        ``context`` (a ``multiprocessing`` context) is given, in shared memory,
+        guarded by ``lock`` (a ``ProcessLock``), which it then requires."""
         if isinstance(max_keys, bool) or not isinstance(max_keys, int) or max_keys < 1:
             raise ValueError(f"max_keys must be a positive integer, got {max_keys!r}")
         capacity = 1 << max(4, (4 * max_keys - 1).bit_length())  # a power of two, at least 4x the keys
         if context is None:
             arrays = (ctypes.c_uint64 * capacity)(), (ctypes.c_double * capacity)(), (ctypes.c_double * capacity)()
-            table = cls(max_keys, *arrays, (ctypes.c_int64 * 2)(), lock or threading.Lock())
+            table = cls(max_keys, *arrays, (ctypes.c_int64 * 2)(), threading.Lock())
         else:
+            if lock is None:
+                raise ValueError("a shared BucketTable needs a lock for every process (a ProcessLock)")
             arrays = tuple(context.RawArray(kind, capacity) for kind in ("Q", "d", "d"))
-            table = cls(max_keys, *arrays, context.RawArray("q", 2), lock or context.Lock())
+            table = cls(max_keys, *arrays, context.RawArray("q", 2), lock)
         table.counts[1] = max_keys
         return table
 

@@ -102,7 +102,6 @@ class ServerShare:
         """The state of a daemon with ``config.workers`` workers serving ``tool_names``:
         in shared memory from the ``multiprocessing`` ``context``, its locks on
         ``lock_file`` (``ProcessLock``), else private (one worker)."""
-        workers = config.workers if context is not None else 1
         width = Layout(tool_names).width
         if context is not None and not lock_file:
             raise ValueError("a shared state needs a lock file")
@@ -126,6 +125,7 @@ class ServerShare:
                 restarts=(ctypes.c_int64 * 1)(),
                 audit=None,
             )
+        workers = config.workers
         return cls(
             workers=workers,
             index=0,

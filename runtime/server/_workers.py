@@ -82,7 +82,7 @@ def serve_workers(
     try:
         share = ServerShare.create(config, tool_names, context, lock_file)
         arguments = (config, sock, verifier, transport, tools, log_level, access_log)
-        started, stop_signal = _supervise(context, share, arguments)
+        started, stop_signal = _supervise(context, share, config, arguments)
         del share, arguments
     finally:
         os.unlink(lock_file)
@@ -96,10 +96,11 @@ def serve_workers(
     return started
 
 
-def _supervise(context: Any, share: ServerShare, arguments: tuple[Any, ...]) -> tuple[bool, int | None]:
+def _supervise(
+    context: Any, share: ServerShare, config: ServerConfig, arguments: tuple[Any, ...]
+) -> tuple[bool, int | None]:
     """Run the workers (``arguments``: ``_worker``'s after its index and share) until they
     stop; (whether they all started, the signal that stopped them)."""
-    config: ServerConfig = arguments[0]
     audit = None
     if share.audit is not None and config.audit_log is not None:
         try:

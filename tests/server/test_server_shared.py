@@ -73,8 +73,8 @@ def _run_all(target: Any, share_or_table: Any, *args: Any, processes: int = 2) -
     return list(granted)
 
 
-def test_token_buckets_are_shared_by_processes() -> None:
-    table = BucketTable.allocate(max_keys=100, context=SPAWN)
+def test_token_buckets_are_shared_by_processes(lock_file: str) -> None:
+    table = BucketTable.allocate(max_keys=100, context=SPAWN, lock=ProcessLock(lock_file))
     granted = _run_all(_take_tokens, table, 100)
 
     assert sum(granted) == 150  # the burst, once, over both processes (200 if each had its own)
