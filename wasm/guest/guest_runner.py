@@ -6,7 +6,6 @@ the value), readable tracebacks and cheap output capture. Every limit that
 matters is enforced on the host.
 """
 
-import ast
 import builtins
 import inspect
 import linecache
@@ -15,13 +14,13 @@ import time
 import traceback
 from json.encoder import encode_basestring as _quote
 
-import guest_callsites
+import guest_compile
 import guest_json
 import guest_loop
 import guest_tools
 from wit_world.imports import host
 
-FILENAME = "<script>"
+FILENAME = guest_compile.FILENAME
 _FLUSH_AT = 64 * 1024
 _EAGER_FLUSHES = 100  # lines handed over at once before coalescing starts
 _COALESCE = 0.005  # seconds between flushes of a heavy printer
@@ -31,11 +30,8 @@ _MAX_JSON_DEPTH = 100
 _NO_CAP = 1 << 62  # options without max_output_bytes (the host always sends it)
 
 _session_namespace: dict = {}
-_compiled: dict = {}  # (source, rewrite) -> (body, final): an LRU, see _compile
-_COMPILED_MAX = 64
 _DEFAULT_OPTIONS: list = ["", (True, 1000, _NO_CAP), {}]
 _options_cache: list = list(_DEFAULT_OPTIONS)  # options JSON, (fresh, recursion limit, cap), tool names
-_VALUE = "__otc_value__"
 _MISSING = object()
 _EMPTY_REPLY = '{"stdout": "", "stderr": "", "error": null, "value_kind": "none", "value": null}'
 
@@ -128,77 +124,6 @@ class _HostStream:
 
 def _fresh_namespace() -> dict:
     return {"__name__": "__main__", "__builtins__": builtins}
-
-
-def _compile(code: str, rewrite: bool):
-    """(body, final) code objects for a script, cached by source.
-
-    ``body`` runs in exec mode (None: nothing to run); it leaves the script's
-    value, if any, in ``_VALUE``. ``final`` (or None) is an expression whose
-    value is the script's. Compiling costs tens of microseconds in wasm, more
-    than a small run itself, so a session re-running the same source reuses
-    the code objects.
-    """
-    key = (code, rewrite)
-    hit = _compiled.pop(key, None)
-    if hit is None:
-        hit = _compile_new(code, rewrite)
-        if len(_compiled) >= _COMPILED_MAX:
-            del _compiled[next(iter(_compiled))]
-    _compiled[key] = hit
-    return hit
-
-
-def _compile_new(code: str, rewrite: bool):
-    # Straight from source where the script's shape allows: building a Python
-    # AST is more than half the cost. Not with old Mac line ends (lines are
-    # split on "\n" here), top-level await, or tool calls to rewrite.
-    if "\r" not in code and "await" not in code and not (rewrite and "asyncio" in code):
-        direct = _compile_direct(code)
-        if direct is not None:
-            return direct
-    tree = ast.parse(code, FILENAME, "exec")
-    if rewrite and ("await" in code or "asyncio" in code):
-        tree = guest_callsites.async_call_sites(tree)
-    if tree.body and isinstance(tree.body[-1], ast.Expr):
-        # REPL-style value, kept in one code object so a script with top-level
-        # await runs as one coroutine (tasks made early can be awaited last).
-        last = tree.body[-1]
-        target = ast.copy_location(ast.Name(_VALUE, ast.Store()), last)
-        tree.body[-1] = ast.copy_location(ast.Assign([target], last.value), last)
-    return compile(tree, FILENAME, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT), None
-
-
-def _compile_direct(code: str):
-    """(body, final) compiled from source, or None when only the AST path can tell."""
-    if "\n" not in code.strip() and ";" not in code:
-        # One line: an expression, or one statement, which has no value.
-        try:
-            return None, compile(code, FILENAME, "eval")
-        except SyntaxError:
-            return compile(code, FILENAME, "exec"), None  # a real syntax error is reported from here
-    return _split_final_expression(code)
-
-
-def _split_final_expression(code: str):
-    """(body, final) without building a Python AST (less than half its cost),
-    when the script ends in an expression on a last line of its own; else None.
-
-    The last line, at column 0, is a statement of its own exactly when the
-    lines before it compile alone (a line inside brackets, a string or after
-    a backslash would leave them unfinished)."""
-    stripped = code.rstrip()
-    start = stripped.rfind("\n") + 1
-    last = stripped[start:]
-    if not start or last[:1] in ("", " ", "\t", "#", "@"):
-        return None
-    try:
-        # Offset by blank lines, so a traceback names the script's own line.
-        final = compile("\n" * stripped.count("\n", 0, start) + last, FILENAME, "eval")
-        body = compile(code[:start], FILENAME, "exec")
-    except SyntaxError:
-        return None  # not an expression, or not a split point: the AST path decides
-    return body, final
 
 
 def _tool_names(options: dict) -> dict:
@@ -366,13 +291,12 @@ def run(code: str, options_json: str, stream=_HostStream) -> str:
     linecache.cache[FILENAME] = (len(code), None, code.splitlines(True), FILENAME)
     kind, value_json, error = "none", "null", None
     try:
-        body, final = _compile(code, bool(tool_names))
-        result = _MISSING
-        if body is not None:
+        bodies, final = guest_compile.compile_script(code, bool(tool_names))
+        for body in bodies:
             awaitable = eval(body, namespace)
             if body.co_flags & inspect.CO_COROUTINE:
                 guest_loop.run_coroutine(awaitable)
-            result = namespace.pop(_VALUE, _MISSING)
+        result = namespace.pop(guest_compile.VALUE, _MISSING)
         if final is not None:
             result = eval(final, namespace)
         if result is not _MISSING:

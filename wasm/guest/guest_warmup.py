@@ -13,6 +13,7 @@ keeps it instead of handing it to the host, and no script calls a tool.
 import gc
 import json
 
+import guest_compile
 import guest_runner
 
 SCRIPTS = (
@@ -20,6 +21,7 @@ SCRIPTS = (
     "x = 1",
     "import json\nprint(json.dumps([1]))\n[1, 2]",
     "x = 1\nfor i in range(100):\n    x += i\nprint(x)\nx",
+    "total = 0\nfor i in range(3):\n    total += i\n    print(total)",
     "try:\n    1 / 0\nexcept Exception as e:\n    print(e)\n{'a': [1.5, None], 'b': 'text'}",
     "1 / 0",
     "undefined_name",
@@ -45,7 +47,7 @@ def warm() -> None:
             reply = json.loads(guest_runner.run(code, options, stream=_KeptStream))
             assert "fatal" not in reply, reply
     # Leave nothing of the warm-up behind but the warmth: no cached scripts, options or names.
-    guest_runner._compiled.clear()
+    guest_compile._compiled.clear()
     guest_runner._session_namespace.clear()
     guest_runner._options_cache[:] = guest_runner._DEFAULT_OPTIONS
     gc.collect()

@@ -111,8 +111,9 @@ ATTACKS = [
     A(
         "runner-state",
         "read the runner's options, namespaces and caches for anything the host sent",
-        "import guest_runner, guest_tools\n[repr(guest_runner._options_cache), repr(guest_runner._session_namespace), "
-        "repr(guest_runner._compiled)[:5000], repr(guest_tools._pending)]",
+        "import guest_compile, guest_runner, guest_tools\n"
+        "[repr(guest_runner._options_cache), repr(guest_runner._session_namespace), "
+        "repr(guest_compile._compiled)[:5000], repr(guest_tools._pending)]",
     ),
     A(
         "tool-name-introspection",
