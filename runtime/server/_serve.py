@@ -20,7 +20,7 @@ from ._app import create_app
 from ._auth import TokenVerifier
 from ._config import ServerConfig
 from ._errors import ConfigError
-from ._workers import serve_workers
+from ._workers import announce, serve_workers
 
 __all__ = ["BackgroundServer", "serve", "uvicorn_config"]
 
@@ -76,6 +76,7 @@ def serve(
             return serve_workers(
                 config,
                 sock,
+                url=_url(sock),
                 tool_names=app.state.executions.tool_names,
                 verifier=verifier,
                 transport=transport,
@@ -84,7 +85,7 @@ def serve(
                 access_log=access_log,
             )
         settings.app = app
-        server = uvicorn.Server(settings)
+        server = _AnnouncingServer(settings)
         # This process is the daemon's own: keep the cyclic GC from rescanning everything
         # imported and built so far (frameworks, schemas, tools) on every full collection.
         gc.freeze()
@@ -92,6 +93,21 @@ def serve(
     finally:
         sock.close()
     return bool(server.started)
+
+
+class _AnnouncingServer(uvicorn.Server):
+    """uvicorn's server, saying where it serves once it does (uvicorn does not when handed a socket)."""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and sockets:
+            announce("otc serve: serving on %s (press Ctrl-C to stop)", _url(sockets[0]))
+
+
+def _url(sock: socket.socket) -> str:
+    """The base URL of a server listening on ``sock``."""
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def _listen(config: ServerConfig, *, backlog: int) -> socket.socket:
@@ -140,8 +156,7 @@ class BackgroundServer:
     def start(self, timeout: float = 60.0) -> BackgroundServer:
         """Bind, start serving, and wait until the app has started (its sandbox is ready)."""
         sock = _listen(self.config, backlog=self._server.config.backlog)
-        host, port = sock.getsockname()[:2]
-        self.url = f"http://[{host}]:{port}" if sock.family == socket.AF_INET6 else f"http://{host}:{port}"
+        self.url = _url(sock)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [sock]}, name="otc-server", daemon=True
         )

@@ -47,9 +47,11 @@ from ._config import ServerConfig
 from ._errors import ConfigError
 from ._shared import ServerShare
 
-__all__ = ["serve_workers"]
+__all__ = ["announce", "serve_workers"]
 
 log = logging.getLogger("otc.server")
+announce = logging.getLogger("uvicorn.error").info
+"""Where the server says it has started: uvicorn's log, beside its own start-up lines."""
 
 _POLL = 0.5
 """Seconds between the supervisor's checks for a stop request (signals only set a flag)."""
@@ -61,6 +63,7 @@ def serve_workers(
     config: ServerConfig,
     sock: socket.socket,
     *,
+    url: str,
     tool_names: Collection[str],
     verifier: TokenVerifier | None,
     transport: httpx.AsyncBaseTransport | None,
@@ -82,7 +85,7 @@ def serve_workers(
     try:
         share = ServerShare.create(config, tool_names, context, lock_file)
         arguments = (config, sock, verifier, transport, tools, log_level, access_log)
-        started, stop_signal = _supervise(context, share, config, arguments)
+        started, stop_signal = _supervise(context, share, config, arguments, url)
         del share, arguments
     finally:
         os.unlink(lock_file)
@@ -97,10 +100,10 @@ def serve_workers(
 
 
 def _supervise(
-    context: Any, share: ServerShare, config: ServerConfig, arguments: tuple[Any, ...]
+    context: Any, share: ServerShare, config: ServerConfig, arguments: tuple[Any, ...], url: str
 ) -> tuple[bool, int | None]:
-    """Run the workers (``arguments``: ``_worker``'s after its index and share) until they
-    stop; (whether they all started, the signal that stopped them)."""
+    """Run the workers (``arguments``: ``_worker``'s after its index and share) serving
+    ``url`` until they stop; (whether they all started, the signal that stopped them)."""
     audit = None
     if share.audit is not None and config.audit_log is not None:
         try:
@@ -109,7 +112,7 @@ def _supervise(
             )
         except OSError as exc:
             raise ConfigError(f"cannot open the audit log {config.audit_log}: {exc.strerror or exc}") from exc
-    supervisor = _Supervisor(context, share, arguments, config.shutdown_timeout)
+    supervisor = _Supervisor(context, share, arguments, config.shutdown_timeout, url)
     try:
         return supervisor.run(), supervisor.stop_signal
     finally:
@@ -118,8 +121,11 @@ def _supervise(
 
 
 class _Supervisor:
-    def __init__(self, context: Any, share: ServerShare, arguments: tuple[Any, ...], shutdown_timeout: float) -> None:
+    def __init__(
+        self, context: Any, share: ServerShare, arguments: tuple[Any, ...], shutdown_timeout: float, url: str
+    ) -> None:
         self._context = context
+        self._url = url
         self._share = share
         self._arguments = arguments
         self._shutdown_timeout = shutdown_timeout
@@ -132,6 +138,14 @@ class _Supervisor:
         handlers = {number: signal.signal(number, self._on_signal) for number in (signal.SIGINT, signal.SIGTERM)}
         try:
             started = self._start_all()
+            if started:
+                pids = ", ".join(str(process.pid) for process in self._processes if process is not None)
+                announce(
+                    "otc serve: serving on %s from %d worker processes (pids %s; press Ctrl-C to stop)",
+                    self._url,
+                    len(self._processes),
+                    pids,
+                )
             while started and self.stop_signal is None:
                 started = self._replace_dead()
                 if started:

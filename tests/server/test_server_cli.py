@@ -88,6 +88,7 @@ def test_otc_serve_process(tmp_path: Path, token_file: Path, tokens: dict[str, s
     # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status says why it stopped.
     assert process.returncode == -signal.SIGTERM
     assert "Application startup complete" in err and "Application shutdown complete" in err
+    assert f"otc serve: serving on {url} (press Ctrl-C to stop)" in err
     assert '"identity": "alice"' in (tmp_path / "audit.jsonl").read_text()
     assert tokens["alice"] not in err
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -226,6 +227,9 @@ def test_sigterm_lets_running_executions_finish(tmp_path: Path, token_file: Path
     assert (answer.status_code, answer.json()["value"]) == (200, 7)
     assert daemon.process.returncode == -signal.SIGTERM, err
     assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]  # no worker left behind
+    # Said once, by the supervisor, after both workers had started.
+    (announced,) = re.findall(rf"otc serve: serving on {daemon.url} from 2 worker processes \(pids (\d+), (\d+);", err)
+    assert sorted(map(int, announced)) == sorted(workers)
     assert "leaked" not in err and "Traceback" not in err
 
 
