@@ -112,7 +112,7 @@ class Client(BaseClient):
         return self._tool_specs(response)
 
     def health(self) -> dict[str, Any]:
-        """The server's ``/healthz`` answer (``{"status": "ok", "in_flight": n}``)."""
+        """The server's ``/healthz`` answer (``{"status": "ok", "in_flight": n, "workers": n}``)."""
         with map_transport_errors():
             response = self._http.get("/healthz")
         return self._health(response)

@@ -325,7 +325,7 @@ def build_app(
 
     @app.get("/healthz", response_model=Health, dependencies=[_only_query()], summary="Liveness")
     async def health() -> Health:
-        return Health(status="ok", in_flight=executions.slots.total)
+        return Health(status="ok", in_flight=executions.slots.total, workers=sum(share.started))
 
     @app.get(
         "/metrics",

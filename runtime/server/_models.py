@@ -140,6 +140,7 @@ class Health(BaseModel):
 
     status: Literal["ok"]
     in_flight: int = Field(description="Executions admitted and not finished.")
+    workers: int = Field(description="Worker processes serving the API now (1 for a single-process server).")
 
 
 class ErrorBody(BaseModel):

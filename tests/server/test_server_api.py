@@ -184,7 +184,7 @@ def test_bad_tool_searches_are_422(send: Send, auth: Auth, params: dict[str, Any
 
 def test_health(send: Send) -> None:
     response = send("GET", "/healthz")
-    assert response.json() == {"status": "ok", "in_flight": 0}
+    assert response.json() == {"status": "ok", "in_flight": 0, "workers": 1}
 
 
 def test_openapi_documents_the_ceilings_and_tools(send: Send) -> None:

@@ -79,6 +79,10 @@ def _start(tmp_path: Path, token_file: Path, tokens: dict[str, str], extra: str 
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(process, url)
+        deadline = time.monotonic() + 60
+        while httpx.get(f"{url}/healthz").json()["workers"] < 2:  # the other may still be starting
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
     except BaseException:
         process.kill()
         process.communicate()
@@ -199,13 +203,15 @@ def test_a_killed_worker_is_replaced_and_its_slots_freed(daemon: Daemon) -> None
     while len(set(daemon.workers()) - set(old)) < 2:
         assert time.monotonic() < deadline, "the workers were not replaced"
         time.sleep(0.1)
-    while True:
+    while True:  # until both replacements serve
         try:
             health = httpx.get(f"{daemon.url}/healthz").json()
-            break
+            if health["workers"] == 2:
+                break
         except httpx.TransportError:
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+            pass
+        assert time.monotonic() < deadline, "the new workers did not start serving"
+        time.sleep(0.1)
 
     assert isinstance(running[0], httpx.TransportError)  # its worker died under it
     assert health["in_flight"] == 0  # the dead worker's slot is free again: the ceiling is whole
