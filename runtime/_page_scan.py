@@ -18,9 +18,7 @@ import os
 import sys
 import threading
 
-from ._abi import MEMORY
-
-__all__ = ["PAGE", "Iovec", "Linux", "Scanner", "memory_lock", "process", "restoring_supported", "zero"]
+__all__ = ["PAGE", "Iovec", "Linux", "Scanner", "memory_lock", "process", "restoring_supported", "zeros"]
 
 PAGE = mmap.PAGESIZE
 _IS_WRITTEN, _IS_FILE, _IS_PRESENT, _IS_SWAPPED, _IS_PFNZERO = 1 << 1, 1 << 2, 1 << 3, 1 << 4, 1 << 5
@@ -201,11 +199,14 @@ class Scanner:
 _ZEROS = memoryview(bytes(64 * PAGE))
 
 
-def zero(start: int, stop: int) -> None:
+def zeros(start: int, stop: int) -> list[tuple[slice, memoryview]]:
+    """Copies (``MEMORY[target] = source``) that zero ``[start, stop)``."""
+    pieces = []
     while start < stop:
         step = min(stop - start, len(_ZEROS))
-        MEMORY[start : start + step] = _ZEROS[:step]
+        pieces.append((slice(start, start + step), _ZEROS[:step]))
         start += step
+    return pieces
 
 
 class Iovec(ctypes.Structure):

@@ -50,7 +50,7 @@ import errno
 import os
 
 from ._abi import MEMORY
-from ._page_scan import PAGE, Iovec, Linux, Scanner, zero
+from ._page_scan import PAGE, Iovec, Linux, Scanner, zeros
 from ._userfaultfd import write_protect
 
 __all__ = ["PristineMemory"]
@@ -85,6 +85,11 @@ class PristineMemory:
         """The saved ranges' ends, to search."""
         self._saved_offsets: list[int] = []
         """Where each saved range's bytes start in ``_saved_bytes``."""
+        self._copied: list[tuple[int, int]] = []
+        self._copies: list[tuple[slice, memoryview]] = []
+        """The copies that put back the ranges ``_copied``: the last restore's.
+        The pages short runs write are much the same every time, so the next
+        restore of the same ranges reuses them instead of working them out."""
         self._tracking = False
         """Every page was write-protected when the memory was last as saved: a
         page written since is one without the mark (``Scanner.unmarked``)."""
@@ -129,6 +134,7 @@ class PristineMemory:
             at += stop - start
         self._saved, self._saved_bytes = ranges, view
         self._saved_stops, self._saved_offsets = [stop for _, stop in ranges], offsets
+        self._copied, self._copies = [], []
         self._mark_all()
         return True
 
@@ -141,6 +147,7 @@ class PristineMemory:
         """Forget the saved state (the instance will not be restored again)."""
         self._saved, self._saved_bytes = [], memoryview(b"")
         self._saved_stops, self._saved_offsets = [], []
+        self._copied, self._copies = [], []
         self._tracking = False
 
     def restore(self) -> bool:
@@ -193,33 +200,44 @@ class PristineMemory:
         release and retake it, a thread switch apiece when runs contend. One
         ``process_vm_writev`` for all ranges releases it once, but pinning the
         pages cost the daemon more CPU per run than the GIL saved."""
+        if ranges != self._copied:
+            self._copies = [copy for start, stop in ranges for copy in self._copies_for(start, stop)]
+            self._copied = ranges
+        for target, source in self._copies:
+            MEMORY[target] = source
+
+    def _copies_for(self, start: int, stop: int) -> list[tuple[slice, memoryview]]:
+        """The copies that put back ``[start, stop)``: saved bytes where it was saved, else instantiation's."""
         saved, ranges_saved, stops, offsets = self._saved_bytes, self._saved, self._saved_stops, self._saved_offsets
         count = len(stops)
-        for start, stop in ranges:
-            at = bisect.bisect_right(stops, start)  # the first saved range that ends past ``start``
-            while start < stop:
-                if at == count or ranges_saved[at][0] >= stop:
-                    self._original(start, stop)
-                    break
-                first = ranges_saved[at][0]
-                if first > start:
-                    self._original(start, first)
-                    start = first
-                cut = min(stop, stops[at])
-                offset = offsets[at] + start - first
-                MEMORY[start:cut] = saved[offset : offset + cut - start]
-                start, at = cut, at + 1
+        copies = []
+        at = bisect.bisect_right(stops, start)  # the first saved range that ends past ``start``
+        while start < stop:
+            if at == count or ranges_saved[at][0] >= stop:
+                copies += self._original(start, stop)
+                break
+            first = ranges_saved[at][0]
+            if first > start:
+                copies += self._original(start, first)
+                start = first
+            cut = min(stop, stops[at])
+            offset = offsets[at] + start - first
+            copies.append((slice(start, cut), saved[offset : offset + cut - start]))
+            start, at = cut, at + 1
+        return copies
 
-    def _original(self, start: int, stop: int) -> None:
-        """Copy the bytes instantiation left in ``[start, stop)`` back."""
+    def _original(self, start: int, stop: int) -> list[tuple[slice, memoryview]]:
+        """The copies that put the bytes instantiation left in ``[start, stop)`` back."""
         image_start, image_end = self.image_start, self.image_end
+        copies = []
         if start < image_start:  # zeros before the image
             cut = min(stop, image_start)
-            zero(start, cut)
+            copies += zeros(start, cut)
             start = cut
         if start < stop and start < image_end:
             cut = min(stop, image_end)
-            MEMORY[start:cut] = MEMORY[self._source + start : self._source + cut]
+            copies.append((slice(start, cut), MEMORY[self._source + start : self._source + cut]))
             start = cut
         if start < stop:  # zeros after it
-            zero(start, stop)
+            copies += zeros(start, stop)
+        return copies
