@@ -4,7 +4,9 @@ A user never runs componentize-py: the first use of the runtime builds the
 component (10-15 s, in a subprocess so its ~500 MB peak is not ours) and
 every later use, in any process, finds it in the cache. The cache key covers
 the WIT world, the guest sources and the versions of everything that shapes
-the build, so an edit to any of them rebuilds.
+the build, so an edit to any of them rebuilds. Each guest with its compiled
+artifacts takes ~100 MB, so a build keeps only the guests used last besides
+its own (``_KEEP_OTHERS``) and removes the others' files.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
@@ -37,6 +40,9 @@ _WORLD = "sandbox"
 _ENTRY = "guest_main"
 _BUILD_TIMEOUT = 600.0
 _STEPS = ("_immortal.py", "_constant_globals.py", "_inlining.py", "_wasm_layout.py", "_wasm_binary.py")
+_KEEP_OTHERS = 2
+"""Guests a build leaves in the cache besides its own: the ones used last (another
+version of the package, another checkout), so going back to them costs no rebuild."""
 
 
 def guest_source_dir() -> Path:
@@ -106,12 +112,49 @@ def guest_component() -> Path:
     source = guest_source_dir()
     key = _build_key(source)
     target = cache_dir() / f"guest-{key}.wasm"
-    if target.exists():
+    if _mark_used(target):
         return target
     with file_lock(cache_dir() / f"guest-{key}.lock"):
         if not target.exists():  # another process may have built it meanwhile
             _componentize(source, target)
+    _prune(cache_dir(), keep=key)
     return target
+
+
+def _mark_used(guest: Path) -> bool:
+    """Note that this process uses ``guest`` (its access time: ``_prune`` keeps
+    the guests used last); False if it is not built."""
+    try:
+        os.utime(guest, (time.time(), guest.stat().st_mtime))
+    except FileNotFoundError:
+        return False
+    except OSError:
+        pass  # a read-only cache: used all the same
+    return True
+
+
+def _prune(cache: Path, *, keep: str) -> None:
+    """Remove the files of every guest in ``cache`` but ``keep`` and the
+    ``_KEEP_OTHERS`` used last. A guest whose lock is held (being built, or its
+    artifact being compiled) is left alone; a process still running one that
+    is removed keeps its mappings (Linux frees a file once unmapped)."""
+    others = []
+    for guest in cache.glob("guest-*.wasm"):
+        key = guest.stem.removeprefix("guest-")
+        if key != keep:
+            with contextlib.suppress(OSError):
+                others.append((guest.stat().st_atime, key))
+    for _, key in sorted(others, reverse=True)[_KEEP_OTHERS:]:
+        files = list(cache.glob(f"guest-{key}[-.]*"))  # its .wasm, its .cwasm files, their locks
+        with contextlib.ExitStack() as held:
+            try:
+                for lock in (path for path in files if path.suffix == ".lock"):
+                    fcntl.flock(held.enter_context(open(lock, "rb")), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # in use
+            for path in files:
+                path.unlink(missing_ok=True)
+        log.info("removed the cached guest %s (not used lately)", key)
 
 
 def _componentize(source: Path, target: Path) -> None:

@@ -3,9 +3,12 @@ loads the compiled artifact instead of compiling."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -39,12 +42,40 @@ def test_second_process_reuses_the_compiled_artifact(sandbox: Sandbox) -> None:
     artifacts = {p: p.stat().st_mtime_ns for p in cache_dir().iterdir() if p.suffix in {".wasm", ".cwasm"}}
     assert any(p.suffix == ".cwasm" for p in artifacts)
     script = "from runtime import Sandbox\nprint(Sandbox(pool_size=0).run('6 * 7').value)"
+    started = time.time() - 1  # file times may be coarser than time.time()
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "42"
     assert "building" not in done.stderr  # nothing was rebuilt
     after = {p: p.stat().st_mtime_ns for p in cache_dir().iterdir() if p.suffix in {".wasm", ".cwasm"}}
     assert after == artifacts  # nothing was rewritten either
+    (guest,) = (p for p in artifacts if p.suffix == ".wasm" and p.stem == f"guest-{_build_key(guest_source_dir())}")
+    assert guest.stat().st_atime >= started  # marked used, for pruning (see the next test)
+
+
+def test_a_build_keeps_its_guest_and_the_two_used_last(tmp_path: Path) -> None:
+    now = time.time()
+    keys = {name: name * 24 for name in "abcde"}
+
+    def cached(name: str, used_ago: float) -> None:
+        files = [f"guest-{keys[name]}{end}" for end in (".wasm", ".lock", "-0123.cwasm", "-0123.lock", "-4567.cwasm")]
+        for file in files:
+            (tmp_path / file).write_bytes(b"")
+        os.utime(tmp_path / files[0], (now - used_ago, now - 86400))
+
+    for name, used_ago in zip("abcde", (0, 60, 7200, 3600, 9000), strict=True):
+        cached(name, used_ago)
+    unrelated = tmp_path / "notes.txt"
+    unrelated.write_text("kept")
+    with open(tmp_path / f"guest-{keys['e']}-0123.lock", "rb") as busy:
+        fcntl.flock(busy, fcntl.LOCK_EX)  # another process compiles e's artifact right now
+        _build._prune(tmp_path, keep=keys["a"])
+
+    left = {path.name.split("-")[1].split(".")[0] for path in tmp_path.glob("guest-*")}
+    # a: the new build; b and d: used last; c: used longer ago, so gone, all five files; e: busy.
+    assert left == {keys["a"], keys["b"], keys["d"], keys["e"]}
+    assert len(list(tmp_path.glob(f"guest-{keys['e']}*"))) == 5
+    assert unrelated.read_text() == "kept"
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="permission bits")
