@@ -17,12 +17,14 @@ __all__ = [
     "NOTES",
     "Figure",
     "Record",
+    "cpu_times",
     "geometric_mean",
     "median_of",
     "memory_breakdown",
     "quartiles",
     "quick",
     "rss_bytes",
+    "stolen",
 ]
 
 QUICK_ENV = "OTC_BENCH_QUICK"
@@ -80,6 +82,24 @@ class Record(Protocol):
         status: str = "",
         rounds: int = 0,
     ) -> None: ...
+
+
+def cpu_times() -> tuple[int, int]:
+    """(stolen, all) CPU time of the machine since boot, in clock ticks, from
+    ``/proc/stat``; (0, 0) where there is none. Stolen time is the hypervisor
+    running someone else while this VM had work: this VM's slow spells."""
+    try:
+        fields = [int(field) for field in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return 0, 0
+    # user, nice, system, idle, iowait, irq, softirq, steal (guest time is counted in user already)
+    return (fields[7] if len(fields) == 8 else 0), sum(fields)
+
+
+def stolen(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """The share of the machine's CPU time the hypervisor took between two ``cpu_times``."""
+    total = after[1] - before[1]
+    return (after[0] - before[0]) / total if total > 0 else 0.0
 
 
 def rss_bytes() -> int:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bench_support import FIGURES, NOTES, Figure, Record, geometric_mean
+from bench_support import FIGURES, NOTES, Figure, Record, cpu_times, geometric_mean, stolen
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from runtime import Limits, Sandbox
@@ -48,7 +48,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-MACHINE = "machine speed: a fixed pure-Python loop in this process (the VM's slow spells show here)"
+MACHINE = (
+    "machine speed: a fixed pure-Python loop in this process, and the hypervisor's share of the CPU "
+    "(the VM's slow spells show here)"
+)
+MACHINE_TIMES = pytest.StashKey[tuple[int, int]]()
+"""The machine's CPU times (``cpu_times``) when the run began."""
 
 
 def _reference_loop() -> float:
@@ -72,6 +77,7 @@ def _reference_loop() -> float:
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[FIGURES] = []
     config.stash[NOTES] = {"reference loop at start": _reference_loop()}
+    config.stash[MACHINE_TIMES] = cpu_times()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -81,6 +87,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         start = config.stash[NOTES].pop("reference loop at start")
         figures.append(Figure(MACHINE, "reference loop, at the start", start, "s", detail="median of 31"))
         figures.append(Figure(MACHINE, "reference loop, at the end", _reference_loop(), "s", detail="median of 31"))
+        share = stolen(config.stash[MACHINE_TIMES], cpu_times())
+        figures.append(Figure(MACHINE, "CPU stolen by the hypervisor", share * 100, "%", detail="over the whole run"))
     wanted = config.getoption("--otc-report", default=False) or os.environ.get(REPORT_ENV, "") not in ("", "0")
     if not wanted or not figures:
         return

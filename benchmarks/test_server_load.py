@@ -64,7 +64,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from bench_support import Record
+from bench_support import Record, cpu_times, stolen
 from bench_support import quick as bench_quick
 from pytest_benchmark.fixture import BenchmarkFixture
 
@@ -102,6 +102,8 @@ class Load:
     """CPU seconds this process (the load generator) used during the measured window."""
     load_average: float = 0.0
     """The machine's 1-minute load average when the measured window began (other work on the cores)."""
+    stolen: float = 0.0
+    """The share of the machine's CPU time the hypervisor took during the measured window."""
     server_mean: float = 0.0
     """The server's mean seconds from admission to result over the measured window."""
 
@@ -271,9 +273,11 @@ async def _load(daemon: Daemon, clients: int, duration: float, rate: float | Non
             histogram = await _histogram(http)
             server_cpu, client_cpu = _process_cpu(daemon.pid), _own_cpu()
             load.load_average = os.getloadavg()[0]
+            machine = cpu_times()
             started = time.perf_counter()
             await asyncio.gather(*(client(i, started, started + duration, True) for i in range(clients)))
             load.elapsed = time.perf_counter() - started
+            load.stolen = stolen(machine, cpu_times())
             load.server_cpu = _process_cpu(daemon.pid) - server_cpu
             load.client_cpu = _own_cpu() - client_cpu
             total, count = (after - before for after, before in zip(await _histogram(http), histogram, strict=True))
@@ -327,7 +331,8 @@ def test_server_load(benchmark: BenchmarkFixture, figure: Record, daemon: Daemon
         done / load.elapsed,
         "exec/s",
         goal=">= 500 exec/s" if clients > 1 and rate is None else "",
-        detail=f"{done} in {load.elapsed:.1f} s; {cpu}; 1-min load average before: {load.load_average:.2f}",
+        detail=f"{done} in {load.elapsed:.1f} s; {cpu}; 1-min load average before: {load.load_average:.2f}; "
+        f"CPU stolen by the hypervisor: {load.stolen:.0%}",
     )
     figure(section, "latency p50", statistics.median(load.latencies), "s", detail="client-side")
     p99 = _percentile(load.latencies, 99)
