@@ -125,7 +125,7 @@ def _mark_used(guest: Path) -> bool:
     """Note that this process uses ``guest`` (its access time: ``_prune`` keeps
     the guests used last); False if it is not built."""
     try:
-        os.utime(guest, (time.time(), guest.stat().st_mtime))
+        os.utime(guest, ns=(time.time_ns(), guest.stat().st_mtime_ns))  # in ns: the mtime stays exact
     except FileNotFoundError:
         return False
     except OSError:
