@@ -101,7 +101,9 @@ class _AnnouncingServer(uvicorn.Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if self.started and sockets:
-            announce("otc serve: serving on %s (press Ctrl-C to stop)", _url(sockets[0]))
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+            hint = f"one process: --workers {cores} uses all {cores} cores; " if cores > 1 else ""
+            announce("otc serve: serving on %s (%spress Ctrl-C to stop)", _url(sockets[0]), hint)
 
 
 def _url(sock: socket.socket) -> str:

@@ -88,7 +88,9 @@ def test_otc_serve_process(tmp_path: Path, token_file: Path, tokens: dict[str, s
     # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status says why it stopped.
     assert process.returncode == -signal.SIGTERM
     assert "Application startup complete" in err and "Application shutdown complete" in err
-    assert f"otc serve: serving on {url} (press Ctrl-C to stop)" in err
+    cores = len(os.sched_getaffinity(0))
+    hint = f"one process: --workers {cores} uses all {cores} cores; " if cores > 1 else ""
+    assert f"otc serve: serving on {url} ({hint}press Ctrl-C to stop)" in err
     assert '"identity": "alice"' in (tmp_path / "audit.jsonl").read_text()
     assert tokens["alice"] not in err
 
