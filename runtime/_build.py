@@ -153,7 +153,11 @@ def _prune(cache: Path, *, keep: str) -> None:
             except OSError:
                 continue  # in use
             for path in files:
-                path.unlink(missing_ok=True)
+                try:
+                    path.unlink(missing_ok=True)
+                except OSError as exc:  # a cache this process may read but not prune: still usable
+                    log.warning("could not remove %s from the guest cache: %s", path, exc)
+                    return
         log.info("removed the cached guest %s (not used lately)", key)
 
 

@@ -78,6 +78,20 @@ def test_a_build_keeps_its_guest_and_the_two_used_last(tmp_path: Path) -> None:
     assert unrelated.read_text() == "kept"
 
 
+def test_a_cache_that_cannot_be_pruned_is_still_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in "abcd":
+        (tmp_path / f"guest-{name * 24}.wasm").write_bytes(b"")
+        os.utime(tmp_path / f"guest-{name * 24}.wasm", (time.time() - ord(name), time.time()))
+
+    def refuse(self: Path, missing_ok: bool = False) -> None:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "unlink", refuse)
+    _build._prune(tmp_path, keep="a" * 24)  # logs instead of raising
+
+    assert len(list(tmp_path.glob("guest-*.wasm"))) == 4
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="permission bits")
 def test_cache_dir_is_private() -> None:
     assert cache_dir().stat().st_mode & 0o077 == 0
