@@ -6,7 +6,8 @@ every later use, in any process, finds it in the cache. The cache key covers
 the WIT world, the guest sources and the versions of everything that shapes
 the build, so an edit to any of them rebuilds. Each guest with its compiled
 artifacts takes ~100 MB, so a build keeps only the guests used last besides
-its own (``_KEEP_OTHERS``) and removes the others' files.
+its own (``_KEEP_OTHERS``) and removes the others' files, and compiling an
+artifact removes the guest's artifacts unused for a week (another wasmtime's).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from ._errors import GuestBuildError
 from ._immortal import immortalize
 from ._inlining import inline_small_functions
 
-__all__ = ["cache_dir", "guest_component", "guest_source_dir"]
+__all__ = ["cache_dir", "guest_component", "guest_source_dir", "mark_used", "prune_compiled"]
 
 log = logging.getLogger("otc.build")
 
@@ -43,6 +44,8 @@ _STEPS = ("_immortal.py", "_constant_globals.py", "_inlining.py", "_wasm_layout.
 _KEEP_OTHERS = 2
 """Guests a build leaves in the cache besides its own: the ones used last (another
 version of the package, another checkout), so going back to them costs no rebuild."""
+_KEEP_COMPILED_FOR = 7 * 24 * 3600.0
+"""Seconds a guest's unused compiled artifact (another wasmtime's, another flavour's) is kept."""
 
 
 def guest_source_dir() -> Path:
@@ -112,7 +115,7 @@ def guest_component() -> Path:
     source = guest_source_dir()
     key = _build_key(source)
     target = cache_dir() / f"guest-{key}.wasm"
-    if _mark_used(target):
+    if mark_used(target):
         return target
     with file_lock(cache_dir() / f"guest-{key}.lock"):
         if not target.exists():  # another process may have built it meanwhile
@@ -121,11 +124,11 @@ def guest_component() -> Path:
     return target
 
 
-def _mark_used(guest: Path) -> bool:
-    """Note that this process uses ``guest`` (its access time: ``_prune`` keeps
-    the guests used last); False if it is not built."""
+def mark_used(path: Path) -> bool:
+    """Note that this process uses the guest or compiled artifact at ``path``
+    (its access time: pruning keeps what was used last); False if it does not exist."""
     try:
-        os.utime(guest, ns=(time.time_ns(), guest.stat().st_mtime_ns))  # in ns: the mtime stays exact
+        os.utime(path, ns=(time.time_ns(), path.stat().st_mtime_ns))  # in ns: the mtime stays exact
     except FileNotFoundError:
         return False
     except OSError:
@@ -159,6 +162,20 @@ def _prune(cache: Path, *, keep: str) -> None:
                     log.warning("could not remove %s from the guest cache: %s", path, exc)
                     return
         log.info("removed the cached guest %s (not used lately)", key)
+
+
+def prune_compiled(compiled: Path, guest: Path) -> None:
+    """Remove ``guest``'s other compiled artifacts (another wasmtime version's,
+    another engine flavour's) that no process has used for ``_KEEP_COMPILED_FOR``
+    seconds, unless one is being compiled. Call after compiling ``compiled``."""
+    cutoff = time.time() - _KEEP_COMPILED_FOR
+    for other in compiled.parent.glob(f"{guest.stem}-*.cwasm"):
+        with contextlib.suppress(OSError), open(other.with_suffix(".lock"), "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if other != compiled and other.stat().st_atime < cutoff:
+                other.unlink()
+                other.with_suffix(".lock").unlink()
+                log.info("removed the compiled artifact %s (not used lately)", other.name)
 
 
 def _componentize(source: Path, target: Path) -> None:

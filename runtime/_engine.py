@@ -18,7 +18,7 @@ from pathlib import Path
 from wasmtime import Config, Engine, WasmtimeError
 from wasmtime.component import Component, Linker
 
-from ._build import cache_dir, file_lock, guest_component
+from ._build import cache_dir, file_lock, guest_component, mark_used, prune_compiled
 from ._imports import define_imports
 from ._run_state import RUNNING, idle
 from ._traps import not_compiled
@@ -62,6 +62,7 @@ class GuestRuntime:
         compiled = cache_dir() / f"{wasm.stem}-{digest}.cwasm"
         component = self._cached(compiled, remove_stale=False)
         if component is not None:
+            mark_used(compiled)
             return compiled, component
         with file_lock(compiled.with_suffix(".lock")):
             component = self._cached(compiled, remove_stale=True)
@@ -71,9 +72,11 @@ class GuestRuntime:
                 staged = compiled.with_suffix(".tmp")
                 staged.write_bytes(Component.from_file(self.engine, str(wasm)).serialize())
                 os.replace(staged, compiled)
-                return compiled, Component.deserialize_file(self.engine, str(compiled))
+                component = Component.deserialize_file(self.engine, str(compiled))
             except WasmtimeError as exc:
                 raise not_compiled(exc, wasm) from exc
+            prune_compiled(compiled, wasm)  # a new artifact: an older wasmtime's may be left
+            return compiled, component
 
     def _cached(self, compiled: Path, *, remove_stale: bool) -> Component | None:
         """The component cached in ``compiled``, or None if there is none or it is

@@ -78,6 +78,27 @@ def test_a_build_keeps_its_guest_and_the_two_used_last(tmp_path: Path) -> None:
     assert unrelated.read_text() == "kept"
 
 
+def test_compiling_removes_the_guests_artifacts_unused_for_a_week(tmp_path: Path) -> None:
+    guest = tmp_path / f"guest-{'a' * 24}.wasm"
+    names = ("new", "recent", "stale", "busy")
+    artifacts = {name: tmp_path / f"{guest.stem}-{name}.cwasm" for name in names}
+    other_guest = tmp_path / f"guest-{'b' * 24}-old.cwasm"
+    for path in (guest, *artifacts.values(), other_guest):
+        path.write_bytes(b"")
+    week = 7 * 24 * 3600
+    for name, age in zip(names, (0, week - 3600, week + 3600, week + 3600), strict=True):
+        os.utime(artifacts[name], (time.time() - age, time.time() - age))
+    os.utime(other_guest, (time.time() - 2 * week, time.time() - 2 * week))
+    with open(artifacts["busy"].with_suffix(".lock"), "a+b") as busy:
+        fcntl.flock(busy, fcntl.LOCK_EX)  # another process compiles it right now
+        _build.prune_compiled(artifacts["new"], guest)
+
+    assert {path.name for path in tmp_path.glob("*.cwasm")} == {
+        artifacts[name].name for name in ("new", "recent", "busy")
+    } | {other_guest.name}  # another guest's artifacts are the guest pruning's business
+    assert not artifacts["stale"].with_suffix(".lock").exists()
+
+
 def test_a_cache_that_cannot_be_pruned_is_still_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in "abcd":
         (tmp_path / f"guest-{name * 24}.wasm").write_bytes(b"")
