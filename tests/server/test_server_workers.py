@@ -55,8 +55,14 @@ class Daemon:
     def workers(self) -> list[int]:
         """The worker processes' pids (the supervisor's children but its resource tracker)."""
         pid = self.process.pid
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        return [int(child) for child in children if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()]
+        workers = []
+        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            try:
+                if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                    workers.append(int(child))
+            except FileNotFoundError:  # reaped since it was listed (a killed worker)
+                pass
+        return workers
 
 
 def _prefix(response: httpx.Response) -> str:
