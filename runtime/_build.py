@@ -170,9 +170,11 @@ def prune_compiled(compiled: Path, guest: Path) -> None:
     seconds, unless one is being compiled. Call after compiling ``compiled``."""
     cutoff = time.time() - _KEEP_COMPILED_FOR
     for other in compiled.parent.glob(f"{guest.stem}-*.cwasm"):
+        if other == compiled:
+            continue
         with contextlib.suppress(OSError), open(other.with_suffix(".lock"), "a+b") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            if other != compiled and other.stat().st_atime < cutoff:
+            if other.stat().st_atime < cutoff:
                 other.unlink()
                 other.with_suffix(".lock").unlink()
                 log.info("removed the compiled artifact %s (not used lately)", other.name)
