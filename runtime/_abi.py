@@ -7,7 +7,8 @@ The WIT world only uses strings, bools, f64 and u64 (the clock), so this module 
 API directly for exactly those shapes:
 
 * ``ExportCall`` lowers two strings and lifts one, with no reflection and
-  no per-call allocation of C structures;
+  no per-call allocation of C structures (the arguments point into the
+  encoded ``bytes``, which wasmtime copies: see ``_BYTES_AT``);
 * ``add_host_func`` registers a callback that can never unwind through wasm:
   whatever the handler raises, ``BaseException`` included, becomes a trap
   value returned to wasmtime on the same thread.
@@ -86,6 +87,22 @@ def _utf8_at(address: int, size: int) -> str:
     return str(MEMORY[address : address + size], "utf-8") if size else ""
 
 
+def _bytes_data_offset() -> int | None:
+    """Where a ``bytes`` object's data starts, from its address (``id``), if
+    this interpreter lays them out as CPython does (checked, not assumed)."""
+    probe = b"otc-runtime: bytes layout probe"
+    at = id(probe) + bytes.__basicsize__ - 1  # the header, then the data (+ a NUL)
+    return bytes.__basicsize__ - 1 if MEMORY[at : at + len(probe)] == probe else None
+
+
+_BYTES_AT = _bytes_data_offset()
+"""Export arguments point straight at their encoded ``bytes`` (None: copied
+into vectors instead). ``wasmtime_component_func_call`` only reads its
+arguments, copying them before the guest runs, and the ``bytes`` outlive the
+call; this spares a vector allocation and a delete per argument, four C calls
+(~2 µs) of a ~40 µs session run."""
+
+
 class ExportCall:
     """A ``func(string, string) -> string`` export of one store, ready to call.
 
@@ -105,13 +122,19 @@ class ExportCall:
     def __call__(self, first: str, second: str) -> str:
         """Call it; raises ``WasmtimeError`` when the guest traps."""
         base = self._args_address
-        for address, text in ((base, first), (base + _VAL_SIZE, second)):
-            _put_string(address, text)
-        try:
+        if _BYTES_AT is None:
+            _put_string(base, first)
+            _put_string(base + _VAL_SIZE, second)
+            try:
+                error = _func_call(self._func_address, self._context, base, 2, self._result_address, 1)
+            finally:
+                _val_delete(base)
+                _val_delete(base + _VAL_SIZE)
+        else:
+            one, two = first.encode("utf-8"), second.encode("utf-8")  # alive until the call returns
+            _HEAD.pack_into(MEMORY, base, _STRING, len(one), id(one) + _BYTES_AT)
+            _HEAD.pack_into(MEMORY, base + _VAL_SIZE, _STRING, len(two), id(two) + _BYTES_AT)
             error = _func_call(self._func_address, self._context, base, 2, self._result_address, 1)
-        finally:
-            _val_delete(base)
-            _val_delete(base + _VAL_SIZE)
         if error:
             raise WasmtimeError._from_ptr(ctypes.cast(error, ctypes.POINTER(ffi.wasmtime_error_t)))
         try:

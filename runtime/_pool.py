@@ -110,6 +110,12 @@ class InstancePool:
         Hand it back with ``release`` after one run; ``keep=True`` (a session)
         takes it for good: the caller closes it.
         """
+        instance = self._take(keep)
+        if keep:
+            instance.keep()
+        return instance
+
+    def _take(self, keep: bool) -> GuestInstance:
         if self.size:
             self.start()
             with self._cond:
@@ -120,8 +126,6 @@ class InstancePool:
                         # The refill thread's predicate may now hold (no run in
                         # flight, or none left); otherwise release() wakes it.
                         self._cond.notify_all()
-                    if keep:
-                        instance.keep()
                     return instance
                 used = self._used.pop() if self._used else None  # the latest: its pages are likeliest cached
             if used is not None:

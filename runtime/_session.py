@@ -52,7 +52,10 @@ class Session:
         # A sandbox hands over its already-described tools: no second guest_json().
         self._granted = tools if isinstance(tools, GrantedTools) else granted_tools(tools)
         self.tools = self._granted.tools if self._granted is not None else None
-        self._instance = _instance or GuestInstance(guest_runtime(fuel=self.limits.fuel is not None))
+        if _instance is None:
+            _instance = GuestInstance(guest_runtime(fuel=self.limits.fuel is not None))
+            _instance.keep()
+        self._instance = _instance
         self._owned_executor = _executor is None
         self._executor = _executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix="otc-session")
         self._lock = threading.Lock()

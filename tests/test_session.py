@@ -89,3 +89,21 @@ def test_each_run_gets_its_own_limits_in_the_guest(sandbox: Sandbox) -> None:
             for limit in (300, 300, 1000, 1000, 300)
         ]
         assert seen == [300, 300, 1000, 1000, 300]
+
+
+def test_output_streams_outlive_the_run_that_saw_them(sandbox: Sandbox) -> None:
+    # One stdout for every run: a stream kept by an earlier run writes to the current
+    # run's output, even without a newline (nothing left in a stale buffer).
+    with sandbox.session() as s:
+        s.run("import sys\nkept = sys.stdout\nfor i in range(150):\n    print(i)")
+        r = s.run("kept.write('partial')\nsys.stderr.write('err')")
+        assert (r.stdout, r.stderr) == ("partial", "err")
+
+
+def test_replaced_streams_come_back_for_the_next_run(sandbox: Sandbox) -> None:
+    with sandbox.session() as s:
+        r = s.run("import sys, io\nsys.stdout = io.StringIO()\nsys.__stdout__ = sys.stderr = None\nprint('hidden')")
+        assert r.ok and r.stdout == ""
+        r = s.run("print('shown')\nsys.__stdout__.write('original\\n')\nprint('e', file=sys.stderr)")
+        assert r.ok, r.error
+        assert (r.stdout, r.stderr) == ("shown\noriginal\n", "e\n")

@@ -21,6 +21,8 @@ import guest_tools
 from wit_world.imports import host
 
 FILENAME = guest_compile.FILENAME
+_VALUE = guest_compile.VALUE
+_CO_COROUTINE = inspect.CO_COROUTINE
 _FLUSH_AT = 64 * 1024
 _EAGER_FLUSHES = 100  # lines handed over at once before coalescing starts
 _COALESCE = 0.005  # seconds between flushes of a heavy printer
@@ -30,6 +32,7 @@ _MAX_JSON_DEPTH = 100
 _NO_CAP = 1 << 62  # options without max_output_bytes (the host always sends it)
 
 _session_namespace: dict = {}
+_streams: dict = {}  # stream class -> (stdout, stderr): made once, reused by every run
 _DEFAULT_OPTIONS: list = ["", (True, 1000, _NO_CAP), {}]
 _options_cache: list = list(_DEFAULT_OPTIONS)  # options JSON, (fresh, recursion limit, cap), tool names
 _MISSING = object()
@@ -60,8 +63,7 @@ class _HostStream:
     the first lines, a flush happens at most every few milliseconds or 64 KiB.
     """
 
-    # Class-level defaults: two streams are made per run, and a small run
-    # costs only a few times more than setting eight attributes twice.
+    # Class-level defaults: a new stream costs setting only two attributes.
     _size = 0
     _flushes = 0
     _last_flush = 0.0
@@ -273,10 +275,18 @@ def run(code: str, options_json: str, stream=_HostStream) -> str:
         )
         _options_cache[:] = [options_json, settings, _tool_names(options)]
     _, (fresh, limit, cap), tool_names = _options_cache
-    out, err = stream("stdout"), stream("stderr")
-    # The originals too: the WASI file under them drops what a short write leaves.
-    sys.stdout = sys.__stdout__ = out
-    sys.stderr = sys.__stderr__ = err
+    pair = _streams.get(stream)
+    if pair is None:
+        pair = _streams[stream] = (stream("stdout"), stream("stderr"))
+    out, err = pair
+    for each in pair:
+        if each._flushes or each._parts:  # a heavy printer last run, or text a failed run left
+            each._flushes = 0
+            each.take()
+    if sys.stdout is not out or sys.stderr is not err or sys.__stdout__ is not out or sys.__stderr__ is not err:
+        # The originals too: the WASI file under them drops what a short write leaves.
+        sys.stdout = sys.__stdout__ = out
+        sys.stderr = sys.__stderr__ = err
     if sys.getrecursionlimit() != limit:
         sys.setrecursionlimit(limit)
     if fresh:
@@ -294,9 +304,9 @@ def run(code: str, options_json: str, stream=_HostStream) -> str:
         bodies, final = guest_compile.compile_script(code, bool(tool_names))
         for body in bodies:
             awaitable = eval(body, namespace)
-            if body.co_flags & inspect.CO_COROUTINE:
+            if body.co_flags & _CO_COROUTINE:
                 guest_loop.run_coroutine(awaitable)
-        result = namespace.pop(guest_compile.VALUE, _MISSING)
+        result = namespace.pop(_VALUE, _MISSING)
         if final is not None:
             result = eval(final, namespace)
         if result is not _MISSING:

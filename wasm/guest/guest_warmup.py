@@ -49,6 +49,7 @@ def warm() -> None:
     # Leave nothing of the warm-up behind but the warmth: no cached scripts, options or names.
     guest_compile._compiled.clear()
     guest_runner._session_namespace.clear()
+    guest_runner._streams.clear()
     guest_runner._options_cache[:] = guest_runner._DEFAULT_OPTIONS
     gc.collect()
 
