@@ -48,6 +48,8 @@ class ToolGrant:
     tools: ToolSet
     guest_json: str
     """``tools.guest_json()``, computed once per sandbox."""
+    names: tuple[str, ...]
+    """``tools.names``."""
     deps: Any
     """The application's per-run context (``ToolContext.deps``)."""
     loop: asyncio.AbstractEventLoop | None
@@ -61,10 +63,15 @@ class GrantedTools:
     tools: ToolSet
     guest_json: str
     _subsets: dict[frozenset[str], GrantedTools] = field(default_factory=dict, compare=False, repr=False)
+    names: tuple[str, ...] = field(init=False)
+    """``tools.names``."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "names", tuple(self.tools.names))  # frozen: set once, here
 
     def grant(self, deps: Any, loop: asyncio.AbstractEventLoop | None) -> ToolGrant:
         """The grant for one run (async tools on ``loop``, else the process-wide tool loop)."""
-        return ToolGrant(tools=self.tools, guest_json=self.guest_json, deps=deps, loop=loop)
+        return ToolGrant(tools=self.tools, guest_json=self.guest_json, names=self.names, deps=deps, loop=loop)
 
     def narrowed(self, names: Iterable[str]) -> GrantedTools:
         """Only the tools called ``names`` (described once per distinct subset).
@@ -114,8 +121,13 @@ def run_on(
     state.attach(instance.wake, limits.timeout)
     if grant is not None:
         state.make_dispatcher = lambda: ToolDispatcher(grant.tools, limits, grant.deps, grant.loop, state, t0=started)
-    tools = grant.guest_json if grant else ""
-    options = run_options(limits.recursion_limit, fresh=fresh, tools=tools, max_output_bytes=limits.max_output_bytes)
+    options = run_options(
+        limits.recursion_limit,
+        fresh=fresh,
+        tools=grant.guest_json if grant else "",
+        names=grant.names if grant else (),
+        max_output_bytes=limits.max_output_bytes,
+    )
     try:
         reply, trap, fuel = instance.execute(
             code, options, state, memory_bytes=limits.memory_mb << 20, fuel=limits.fuel

@@ -13,7 +13,7 @@ from ._engine import GuestRuntime
 from ._errors import ExecutionError, GuestBuildError
 from ._limits import Limits
 from ._locate import forget_memory, locate_memory, mappings_before, memory_lock, restoring_supported, stray_made
-from ._outcome import run_options
+from ._outcome import RunOptions, run_options
 from ._pristine import PristineMemory
 from ._random_state import LOCATE_RANDOM, RandomState
 from ._run_state import REGISTRY, OutputCapture, RunState, Stop, register, should_stop, unregister
@@ -117,8 +117,11 @@ class GuestInstance:
         self._export = ExportCall(self.store, func)
         self._options: str | None = None
         """The options the guest last received (None: none yet): the same again are sent as ""."""
+        self._built: frozenset[str] = frozenset()
+        """The tools whose functions the guest has built: later runs name them (``RunOptions.named``)."""
         self._saved_options: str | None = None
-        """The options the guest had received when its memory was saved."""
+        self._saved_built: frozenset[str] = frozenset()
+        """``_options`` and ``_built`` when the memory was saved."""
         self._random: RandomState | None = None
         """Where the warm-up found ``random``'s state (restores write a new one)."""
         self.alive = True
@@ -133,19 +136,22 @@ class GuestInstance:
         """CPU seconds the last run took on its thread (not measured once kept: never restored)."""
         self._kept = False
 
-    def _run(self, code: str, options: str) -> str:
+    def _run(self, code: str, options: RunOptions) -> str:
         """Call the guest's ``run``; raises ``WasmtimeError`` if it traps."""
-        if options == self._options:
+        text = options.named if options.tools <= self._built else options.described
+        if text == self._options:
             return self._export(code, "")
-        self._options = options
-        return self._export(code, options)
+        self._options = text
+        self._built |= options.tools
+        return self._export(code, text)
 
-    def warm(self, tools_json: str = "") -> None:
+    def warm(self, tools_json: str = "", tool_names: tuple[str, ...] = ()) -> None:
         """Make the trusted warm-up calls; what they print is discarded.
 
         ``tools_json`` is the guest description of the tools the instance's
-        runs will be granted: the guest then has them parsed and built already
-        (the warm-up scripts call none of them).
+        runs will be granted, ``tool_names`` their names: the guest then has
+        them built already (the warm-up scripts call none of them), and has
+        the options of a run granted all of them, or none, parsed.
 
         Raises ``WasmtimeError`` if the guest traps, ``RuntimeError`` if the
         state it saved cannot be restored (the instance is then unusable)."""
@@ -156,7 +162,10 @@ class GuestInstance:
         register(self.key, state)
         try:
             # The default options, so a typical run finds them already parsed.
-            options = run_options(_DEFAULTS.recursion_limit, fresh=True, tools=tools_json)
+            options = run_options(_DEFAULTS.recursion_limit, fresh=True, tools=tools_json, names=tool_names)
+            if tool_names:  # the tools built, then a run granted none (a daemon's default) parsed too
+                self._run("1", options)
+                self._run("1", run_options(_DEFAULTS.recursion_limit, fresh=True))
             for code in _WARM_UP:
                 self._run(code, options)
             memory = self.memory
@@ -166,7 +175,7 @@ class GuestInstance:
                 # Restores return here, warm, rather than to the cold instantiated
                 # state, only if each restored run can get a new random sequence.
                 if self._random is not None and memory.save():
-                    self._saved_options = self._options
+                    self._saved_options, self._saved_built = self._options, self._built
                     # Saving write-protected every page, so a run's first write to
                     # one faults (~1 µs): a trusted short run takes those faults
                     # for the pages short runs write, so a user's first does not.
@@ -177,7 +186,9 @@ class GuestInstance:
             unregister(self.key)
         self.warmed = True
 
-    def execute(self, code: str, options: str, state: RunState, *, memory_bytes: int, fuel: int | None) -> RawOutcome:
+    def execute(
+        self, code: str, options: RunOptions, state: RunState, *, memory_bytes: int, fuel: int | None
+    ) -> RawOutcome:
         """Run ``code`` under ``state``; traps are converted, never raised."""
         store = self.store
         if memory_bytes != self._memory_bytes:
@@ -217,8 +228,8 @@ class GuestInstance:
             return False
         if memory.saved_bytes and self._random is not None:
             self._random.reseed()
-        # The guest's options are back to what it had then.
-        self._options = self._saved_options
+        # The guest's options and built tools are back to what it had then.
+        self._options, self._built = self._saved_options, self._saved_built
         return True
 
     def keep(self) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import pydantic
@@ -33,7 +34,7 @@ from ._limits import Limits
 from ._result import ExecutionResult, ToolCall
 from ._run_state import OutputCapture
 
-__all__ = ["build_result", "check_code", "pick_limits", "run_options"]
+__all__ = ["RunOptions", "build_result", "check_code", "pick_limits", "run_options"]
 
 _MAX_MESSAGE = 16 * 1024
 _MAX_TRACEBACK = 64 * 1024
@@ -69,17 +70,46 @@ def check_code(code: object, limits: Limits) -> str:
     return code
 
 
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """The options JSON the guest's runner reads, in two forms; the instance
+    sends the one its guest can use (``GuestInstance``)."""
+
+    described: str
+    """With the granted tools' descriptions, from which the guest builds
+    their functions (and keeps them for later runs)."""
+    named: str
+    """Naming the granted tools only, for a guest that has built them: a
+    tool's description costs the guest ~100k instructions to parse and
+    build, more than a short run."""
+    tools: frozenset[str]
+    """The granted tools' names."""
+
+
 @functools.lru_cache(maxsize=64)
-def run_options(recursion_limit: int, *, fresh: bool, tools: str = "", max_output_bytes: int = _DEFAULT_OUTPUT) -> str:
-    """The options JSON the guest's runner reads; ``tools`` is the JSON list
-    of granted tools' guest descriptions (``ToolSet.guest_json``), if any.
+def run_options(
+    recursion_limit: int,
+    *,
+    fresh: bool,
+    tools: str = "",
+    names: tuple[str, ...] = (),
+    max_output_bytes: int = _DEFAULT_OUTPUT,
+) -> RunOptions:
+    """The options for a run; ``tools`` is the JSON list of granted tools'
+    guest descriptions (``ToolSet.guest_json``), if any, and ``names`` their names.
 
     ``max_output_bytes`` lets an honest runner refuse to encode a final value
     over the cap (it answers ``value_kind: "too_large"``) instead of sending a
     reply the host would not read. Its default is ``Limits()``'s, so the
     warm-up's options are a default run's and stay parsed in the guest."""
     text = json.dumps({"fresh": fresh, "recursion_limit": recursion_limit, "max_output_bytes": max_output_bytes})
-    return text if not tools else text[:-1] + ', "tools": ' + tools + "}"
+    if not tools:
+        return RunOptions(described=text, named=text, tools=frozenset())
+    return RunOptions(
+        described=text[:-1] + ', "tools": ' + tools + "}",
+        named=text[:-1] + ', "tool_names": ' + json.dumps(names) + "}",
+        tools=frozenset(names),
+    )
 
 
 class _GuestError(BaseModel):

@@ -48,12 +48,12 @@ class InstancePool:
     ``size=0`` keeps none: every ``acquire`` instantiates on the spot.
     """
 
-    def __init__(self, *, fuel: bool, size: int, tools_json: str = "") -> None:
+    def __init__(self, *, fuel: bool, size: int, tools_json: str = "", tool_names: tuple[str, ...] = ()) -> None:
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise ValueError(f"pool size must be a non-negative integer, got {size!r}")
         self.fuel = fuel
         self.size = size
-        self._tools_json = tools_json  # warm-ups parse the sandbox's tools, as its runs will
+        self._tools = (tools_json, tool_names)  # warm-ups build the sandbox's tools, for its runs
         # Warming changes interpreter state (caches, GC counts), so
         # fuel-metered instances stay as built: same code, same fuel.
         self._warms = not fuel
@@ -245,7 +245,7 @@ class InstancePool:
                     self._cond.notify_all()
             elif cold is not None:
                 try:
-                    cold.warm(self._tools_json)
+                    cold.warm(*self._tools)
                     failed_warm_ups = 0
                 except BaseException as exc:  # this instance only: drop it and go on...
                     cold.close()

@@ -76,8 +76,12 @@ class Sandbox:
         self.limits = pick_limits(limits, Limits())
         self._granted = granted_tools(tools)
         self.tools = self._granted.tools if self._granted is not None else None
-        tools_json = self._granted.guest_json if self._granted is not None else ""
-        self._pools = {fuel: InstancePool(fuel=fuel, size=pool_size, tools_json=tools_json) for fuel in (False, True)}
+        granted = self._granted
+        tools_json, names = (granted.guest_json, granted.names) if granted is not None else ("", ())
+        self._pools = {
+            fuel: InstancePool(fuel=fuel, size=pool_size, tools_json=tools_json, tool_names=names)
+            for fuel in (False, True)
+        }
         # A sandbox dropped without close() must not leave its warm instances
         # (and refill threads) behind: the pools do not refer back to it.
         self._release_pools = weakref.finalize(self, _close_pools, list(self._pools.values()))

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from host_functions import ExampleCRM, ToolDefinitionError
-from runtime import Sandbox
+from host_functions import ExampleCRM, ToolDefinitionError, ToolSet
+from runtime import Limits, Sandbox
+from runtime._abi import ExportCall
 
 
 def test_tools_left_out_do_not_exist_for_the_script(crm: ExampleCRM, crm_sandbox: Sandbox) -> None:
@@ -60,3 +61,61 @@ def test_a_sandbox_without_tools_accepts_only_an_empty_grant(sandbox: Sandbox) -
     assert sandbox.run("1", only_tools=[]).value == 1
     with pytest.raises(ToolDefinitionError, match="granted no tools"):
         sandbox.run("1", only_tools=["x"])
+
+
+def test_a_withheld_tool_built_in_the_guest_is_still_refused(crm: ExampleCRM, crm_sandbox: Sandbox) -> None:
+    # Warm interpreters have every tool of the sandbox built; a narrowed run can find the
+    # function of one it was not granted, and calling it changes nothing on the host.
+    script = "import guest_tools\nguest_tools._registry['tag_candidate'](1, 'found')"
+    before = len(crm.tagged("found"))
+    r = crm_sandbox.run(script, only_tools=["get_candidate"])
+    assert r.error is not None and r.error.type == "ToolError"
+    assert len(crm.tagged("found")) == before
+    assert [(call.tool, call.outcome) for call in r.tool_calls] == [("tag_candidate", "rejected")]
+
+
+GRANTS = [None, [], ["get_candidate"], ["crm.tag_candidate", "list_candidates"], None, ["get_candidate"], []]
+"""Grants in turn on the same interpreters: all, none and subsets, each after another."""
+TOP_LEVEL = ["crm", "get_candidate", "list_candidates", "tag_candidate"]
+VISIBLE = f"[name for name in {TOP_LEVEL!r} if name in globals()], sorted(dir(tools)) if 'tools' in globals() else []"
+
+
+@pytest.mark.parametrize(
+    "pool_size, limits",
+    [(0, Limits()), (1, Limits()), (1, Limits(fuel=10**9))],
+    # A fuel-metered pool does not warm its interpreters: they are restored to how they were made.
+    ids=["new-interpreters", "restored-to-warm", "restored-to-new"],
+)
+def test_each_run_sees_exactly_its_grant(crm: ExampleCRM, pool_size: int, limits: Limits) -> None:
+    toolset = ToolSet([crm.toolset(), crm.toolset(namespace="crm")])
+    with Sandbox(tools=toolset, pool_size=pool_size, limits=limits) as sb:
+        assert sb.wait_ready(timeout=60)
+        for only in GRANTS:
+            top = sorted({name.split(".")[0] for name in (toolset.names if only is None else only)})
+            r = sb.run(VISIBLE, only_tools=only)
+            assert (r.error, r.value) == (None, [top, top]), only
+            if only and "get_candidate" in only:
+                called = sb.run("get_candidate(2)['id']", only_tools=only)
+                assert (called.error, called.value) == (None, 2)
+
+
+def test_warm_interpreters_are_sent_tool_names_not_descriptions(
+    monkeypatch: pytest.MonkeyPatch, crm: ExampleCRM
+) -> None:
+    sent: list[str] = []
+    real = ExportCall.__call__
+
+    def spy(self: ExportCall, code: str, options: str) -> str:
+        sent.append(options)
+        return real(self, code, options)
+
+    monkeypatch.setattr(ExportCall, "__call__", spy)
+    with Sandbox(tools=crm.toolset(), pool_size=1) as sb:
+        assert sb.wait_ready(timeout=60)
+        described = [options for options in sent if '"tools": ' in options]
+        assert len(described) == 1  # the warm-up's first call: the only one with descriptions
+        sent.clear()
+        for only in (["get_candidate"], [], None, ["get_candidate", "tag_candidate"]):
+            assert sb.run("1", only_tools=only).value == 1
+        assert not [options for options in sent if '"tools": ' in options]
+        assert any('"tool_names": ["get_candidate"]' in options for options in sent)

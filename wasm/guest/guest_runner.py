@@ -33,8 +33,10 @@ _NO_CAP = 1 << 62  # options without max_output_bytes (the host always sends it)
 
 _session_namespace: dict = {}
 _streams: dict = {}  # stream class -> (stdout, stderr): made once, reused by every run
-_DEFAULT_OPTIONS: list = ["", (True, 1000, _NO_CAP), {}]
-_options_cache: list = list(_DEFAULT_OPTIONS)  # options JSON, (fresh, recursion limit, cap), tool names
+_DEFAULT_OPTIONS = (True, 1000, _NO_CAP, {})  # fresh, recursion limit, output cap, tool names
+_options_cache: list = [_DEFAULT_OPTIONS]  # the last run's: what options "" stand for
+_options_seen: dict = {}  # options JSON -> its settings, for the few a host alternates between
+_OPTIONS_KEPT = 16
 _MISSING = object()
 _EMPTY_REPLY = '{"stdout": "", "stderr": "", "error": null, "value_kind": "none", "value": null}'
 
@@ -128,13 +130,39 @@ def _fresh_namespace() -> dict:
     return {"__name__": "__main__", "__builtins__": builtins}
 
 
+def _settings(options_json: str) -> tuple:
+    """The settings of a run's options, parsed once per distinct text: a host
+    alternates between a few (a daemon's runs grant all, none or some of its tools)."""
+    settings = _options_seen.get(options_json)
+    if settings is None:
+        options = guest_json.loads(options_json)
+        settings = (
+            bool(options.get("fresh", True)),
+            int(options.get("recursion_limit", 1000)),
+            int(options.get("max_output_bytes", _NO_CAP)),
+            _tool_names(options),
+        )
+        if "tools" not in options:  # options with descriptions come once: not worth their memory
+            if len(_options_seen) >= _OPTIONS_KEPT:
+                del _options_seen[next(iter(_options_seen))]
+            _options_seen[options_json] = settings
+    return settings
+
+
 def _tool_names(options: dict) -> dict:
+    """Top-level names for the granted tools: built from their descriptions
+    (``tools``), or, named only (``tool_names``), from those built before."""
     specs = options.get("tools")
-    if not specs:
-        return {}
+    if specs:
+        guest_tools.register(specs)
+        granted = [spec["name"] for spec in specs]
+    else:
+        granted = options.get("tool_names")
+        if not granted:
+            return {}
     import asyncio  # preloaded: a dictionary lookup
 
-    names = guest_tools.build(specs)
+    names = guest_tools.namespace(granted)
     names.update(
         __otc_submit__=guest_tools.submit_or_call,
         __otc_submit_coroutine__=guest_tools.submit_as_coroutine,
@@ -266,15 +294,9 @@ def _envelope(stdout: str, stderr: str, kind: str, value_json: str, error) -> st
 def run(code: str, options_json: str, stream=_HostStream) -> str:
     """Run `code`; `stream` makes stdout/stderr (the build-time warm-up passes one that keeps them)."""
     # The host sends "" for "as last time": lowering the same text every run costs more than the run.
-    if options_json and options_json != _options_cache[0]:
-        options = guest_json.loads(options_json)
-        settings = (
-            bool(options.get("fresh", True)),
-            int(options.get("recursion_limit", 1000)),
-            int(options.get("max_output_bytes", _NO_CAP)),
-        )
-        _options_cache[:] = [options_json, settings, _tool_names(options)]
-    _, (fresh, limit, cap), tool_names = _options_cache
+    if options_json:
+        _options_cache[0] = _settings(options_json)
+    fresh, limit, cap, tool_names = _options_cache[0]
     pair = _streams.get(stream)
     if pair is None:
         pair = _streams[stream] = (stream("stdout"), stream("stderr"))

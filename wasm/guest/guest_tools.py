@@ -248,13 +248,22 @@ class Namespace:
         return f"<tools {self._path}: {', '.join(sorted(self._members))}>"
 
 
-def build(specs: list) -> dict:
-    """Top-level names for the granted tools, plus the ``tools`` namespace."""
+_registry: dict = {}  # tool name -> its ToolFunction, built once from its description
+
+
+def register(specs: list) -> None:
+    """Build a function for each tool described (the host sends a description once per interpreter)."""
+    for spec in specs:
+        _registry[spec["name"]] = ToolFunction(spec["name"], spec.get("doc", ""), spec["signature"])
+
+
+def namespace(granted: list) -> dict:
+    """Top-level names for the granted tools (registered before), plus the ``tools`` namespace."""
     root = Namespace("tools")
     top: dict = {"tools": root}
-    for spec in specs:
-        function = ToolFunction(spec["name"], spec.get("doc", ""), spec["signature"])
-        *path, leaf = spec["name"].split(".")
+    for name in granted:
+        function = _registry[name]
+        *path, leaf = name.split(".")
         node = root
         for i, part in enumerate(path):
             node = node._members.setdefault(part, Namespace(".".join(path[: i + 1])))

@@ -50,7 +50,8 @@ def warm() -> None:
     guest_compile._compiled.clear()
     guest_runner._session_namespace.clear()
     guest_runner._streams.clear()
-    guest_runner._options_cache[:] = guest_runner._DEFAULT_OPTIONS
+    guest_runner._options_cache[0] = guest_runner._DEFAULT_OPTIONS
+    guest_runner._options_seen.clear()
     gc.collect()
 
 
