@@ -79,9 +79,9 @@ class RunOptions:
     """With the granted tools' descriptions, from which the guest builds
     their functions (and keeps them for later runs)."""
     named: str
-    """Naming the granted tools only, for a guest that has built them: a
-    tool's description costs the guest ~100k instructions to parse and
-    build, more than a short run."""
+    """Naming the granted tools only, for a guest that has built them:
+    parsing one tool's description and building its function cost the guest
+    ~160k instructions, more than a short run."""
     tools: frozenset[str]
     """The granted tools' names."""
 
