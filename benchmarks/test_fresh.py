@@ -11,10 +11,14 @@ as well: it is what most real scripts look like.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterator
+
 import pytest
 from bench_support import Record, median_of, quick
 from pytest_benchmark.fixture import BenchmarkFixture
 
+from host_functions import ExampleCRM
 from runtime import ExecutionResult, Limits, Sandbox
 
 ONE_LINE = "print(1+1)"
@@ -100,3 +104,36 @@ def test_fresh_warm_back_to_back(benchmark: BenchmarkFixture, figure: Record) ->
         median = median_of(benchmark)
         if median is not None:
             figure("fresh run, warm pool", "warm one-line, back to back (per run)", median / BACK_TO_BACK, "s")
+
+
+GRANTS = {"all": None, "none": [], "one": ["crm.get_candidate"]}
+"""What a run of a three-tool sandbox is granted (``only_tools``): the daemon narrows every request's grant."""
+
+
+@pytest.fixture(scope="module")
+def crm_sandbox() -> Iterator[Sandbox]:
+    with Sandbox(tools=ExampleCRM(active=3).toolset(namespace="crm"), limits=Limits(timeout=2.0), pool_size=2) as sb:
+        assert sb.wait_ready(timeout=120.0), "the warm pool did not fill"
+        yield sb
+
+
+@pytest.mark.parametrize("grant", list(GRANTS))
+def test_fresh_warm_granted(benchmark: BenchmarkFixture, crm_sandbox: Sandbox, figure: Record, grant: str) -> None:
+    """Goal: context for the warm-pool goal; a sandbox with tools, each run granted all, none or one of them.
+
+    An interpreter builds a tool's function once (at its warm-up) and later
+    runs name the tools they are granted, so no grant re-sends descriptions.
+    """
+    only = GRANTS[grant]
+
+    def refill() -> None:
+        assert crm_sandbox.wait_ready(timeout=30.0), "the warm pool did not refill"
+
+    refill()
+    _check(crm_sandbox.run(ONE_LINE, only_tools=only))
+    run = functools.partial(crm_sandbox.run, ONE_LINE, only_tools=only)
+    result = benchmark.pedantic(run, setup=refill, rounds=WARM_ROUNDS, warmup_rounds=5)
+    _check(result)
+    median = median_of(benchmark)
+    if median is not None:
+        figure("fresh run, warm pool", f"warm one-line, 3-tool sandbox, granted {grant}", median, "s")
