@@ -67,8 +67,8 @@ def _is_task_list_add(call: ast.Call, task_names: set) -> bool:
 
 
 def _nodes(tree: ast.AST) -> list:
-    """Every node of ``tree``, as ``ast.walk`` yields them, ~3x faster in the
-    guest (no generator per node): 54 µs against 156 µs for a three-line script."""
+    """Every node of ``tree``, in ``ast.walk``'s order, without its generator
+    per node: 252k guest instructions against 575k for a three-line script."""
     found = [tree]
     for node in found:  # grows as it goes: each node's children are appended
         for name in node._fields:
