@@ -45,11 +45,8 @@ def new_state(limits: Limits, on_output: Callable[[str, str], object] | None = N
 class ToolGrant:
     """The tools one run may call, and where and with what they run."""
 
-    tools: ToolSet
-    guest_json: str
-    """``tools.guest_json()``, computed once per sandbox."""
-    names: tuple[str, ...]
-    """``tools.names``."""
+    granted: GrantedTools
+    """The tools, with their guest description made once."""
     deps: Any
     """The application's per-run context (``ToolContext.deps``)."""
     loop: asyncio.AbstractEventLoop | None
@@ -71,7 +68,7 @@ class GrantedTools:
 
     def grant(self, deps: Any, loop: asyncio.AbstractEventLoop | None) -> ToolGrant:
         """The grant for one run (async tools on ``loop``, else the process-wide tool loop)."""
-        return ToolGrant(tools=self.tools, guest_json=self.guest_json, names=self.names, deps=deps, loop=loop)
+        return ToolGrant(granted=self, deps=deps, loop=loop)
 
     def narrowed(self, names: Iterable[str]) -> GrantedTools:
         """Only the tools called ``names`` (described once per distinct subset).
@@ -119,13 +116,16 @@ def run_on(
     """Run checked ``code`` on ``instance`` and build its result."""
     started = time.monotonic()
     state.attach(instance.wake, limits.timeout)
+    granted = grant.granted if grant is not None else None
     if grant is not None:
-        state.make_dispatcher = lambda: ToolDispatcher(grant.tools, limits, grant.deps, grant.loop, state, t0=started)
+        state.make_dispatcher = lambda: ToolDispatcher(
+            grant.granted.tools, limits, grant.deps, grant.loop, state, t0=started
+        )
     options = run_options(
         limits.recursion_limit,
         fresh=fresh,
-        tools=grant.guest_json if grant else "",
-        names=grant.names if grant else (),
+        tools=granted.guest_json if granted else "",
+        names=granted.names if granted else (),
         max_output_bytes=limits.max_output_bytes,
     )
     try:
