@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import copy
 import dataclasses
+import functools
 import importlib
 import importlib.util
 import inspect
@@ -27,7 +28,6 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -101,7 +101,7 @@ def load_entries(data: Path) -> list[Entry]:
     ]
 
 
-@cache
+@functools.cache
 def _backend_class(name: str) -> type:
     from bfcl_eval.constants.executable_backend_config import CLASS_FILE_PATH_MAPPING
 
@@ -163,9 +163,29 @@ def _fingerprint(instances: dict[str, Any]) -> bytes:
     return pickle.dumps([vars(obj) for obj in instances.values()])
 
 
+def plain(result: Any) -> Any:
+    """``result`` with mpmath's numbers as floats. ``MathAPI.logarithm`` returns
+    an ``mpf``, which JSON cannot carry: as a tool it would fail every call."""
+    if isinstance(result, dict):
+        return {key: plain(value) for key, value in result.items()}
+    if isinstance(result, list):
+        return [plain(item) for item in result]
+    if type(result).__module__.startswith("mpmath"):
+        return float(result)
+    return result
+
+
+def _plain_results(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return plain(method(*args, **kwargs))
+
+    return call
+
+
 def normalise(result: Any) -> Any:
     """A result as it looks after a trip through JSON (what a model and a script get back)."""
-    return json.loads(Tool.serialize(result))
+    return json.loads(Tool.serialize(plain(result)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,7 +253,7 @@ def toolset(instances: dict[str, Any], excluded: frozenset[str] = frozenset()) -
     for instance in instances.values():
         for name, method in methods({"": instance}).items():
             if name not in excluded:
-                tools[name] = dataclasses.replace(_template(type(instance), name), function=method)
+                tools[name] = dataclasses.replace(_template(type(instance), name), function=_plain_results(method))
     return ToolSet(tools.values())
 
 
