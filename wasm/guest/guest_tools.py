@@ -61,7 +61,7 @@ def _scalar_json(value):
     if kind is str:
         return _quote(value)
     if kind is int:
-        return int.__repr__(value)
+        return f"{value}"  # an exact int's digits, at about half the guest instructions of int.__repr__
     if kind is bool:
         return "true" if value else "false"
     if value is None:
