@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -62,21 +62,36 @@ class Session:
         self._pid = os.getpid()
         self._broken_by: ExecutionError | None = None
 
-    def run(self, code: str, *, limits: Limits | None = None, context: Any = None) -> ExecutionResult:
-        """Run ``code`` in this session's interpreter (``context`` as in ``Sandbox.run``).
+    def run(
+        self,
+        code: str,
+        *,
+        limits: Limits | None = None,
+        context: Any = None,
+        on_output: Callable[[str, str], object] | None = None,
+    ) -> ExecutionResult:
+        """Run ``code`` in this session's interpreter (``context`` and
+        ``on_output`` as in ``Sandbox.run``).
 
         Raises ``InvalidCode`` for bad input, ``SessionBroken`` once an
         earlier run killed the interpreter (or after ``close``), and
         ``UsageError`` in a process forked from the one that made the session.
         """
         limits = self._checked(code, limits)
-        return self._run(code, limits, new_state(limits), self._grant(context, None))
+        return self._run(code, limits, new_state(limits, on_output), self._grant(context, None))
 
-    async def arun(self, code: str, *, limits: Limits | None = None, context: Any = None) -> ExecutionResult:
+    async def arun(
+        self,
+        code: str,
+        *,
+        limits: Limits | None = None,
+        context: Any = None,
+        on_output: Callable[[str, str], object] | None = None,
+    ) -> ExecutionResult:
         """``run`` for asyncio; cancelling the task stops the guest (and, since
         the interpreter is discarded, breaks the session)."""
         limits = self._checked(code, limits)
-        state = new_state(limits)
+        state = new_state(limits, on_output)
         grant = self._grant(context, asyncio.get_running_loop())
         return await arun_in_thread(self._executor, state, lambda: (self._run(code, limits, state, grant), None))
 

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from runtime import GuestException, Limits, Sandbox, Session, SessionBroken, TimeoutExceeded
+from runtime import ExecutionResult, GuestException, Limits, Sandbox, Session, SessionBroken, TimeoutExceeded
 
 
 def test_state_persists_without_replaying(sandbox: Sandbox) -> None:
@@ -107,3 +107,30 @@ def test_replaced_streams_come_back_for_the_next_run(sandbox: Sandbox) -> None:
         r = s.run("print('shown')\nsys.__stdout__.write('original\\n')\nprint('e', file=sys.stderr)")
         assert r.ok, r.error
         assert (r.stdout, r.stderr) == ("shown\noriginal\n", "e\n")
+
+
+def test_on_output_streams_each_run_as_it_prints(sandbox: Sandbox) -> None:
+    seen: list[tuple[str, str]] = []
+    with sandbox.session() as s:
+        s.run("import sys\nkept = sys.stdout\nprint('setup')")  # no listener: nothing seen
+        r = s.run(
+            "print('one')\nprint('two', file=sys.stderr)\nkept.write('kept\\n')",
+            on_output=lambda stream, text: seen.append((stream, text)),
+        )
+        assert r.ok, r.error
+        assert seen == [("stdout", "one\n"), ("stderr", "two\n"), ("stdout", "kept\n")]
+        seen.clear()
+        s.run("print('later')")  # the listener was for that run only
+    assert seen == []
+
+
+def test_arun_streams_output_too(sandbox: Sandbox) -> None:
+    seen: list[str] = []
+
+    async def main() -> ExecutionResult:
+        with sandbox.session() as s:
+            return await s.arun("for i in range(3):\n    print(i)", on_output=lambda stream, text: seen.append(text))
+
+    r = asyncio.run(main())
+    assert r.stdout == "0\n1\n2\n" == "".join(seen)
+    assert len(seen) == 3  # line by line, as printed
