@@ -145,27 +145,30 @@ class GuestInstance:
         self._built |= options.tools
         return self._export(code, text)
 
-    def warm(self, tools_json: str = "", tool_names: tuple[str, ...] = ()) -> None:
+    def warm(self, tools_json: str = "", tool_names: tuple[str, ...] = (), *, limits: Limits = _DEFAULTS) -> None:
         """Make the trusted warm-up calls; what they print is discarded.
 
         ``tools_json`` is the guest description of the tools the instance's
         runs will be granted, ``tool_names`` their names: the guest then has
         them built already (the warm-up scripts call none of them), and has
-        the options of a run granted all of them, or none, parsed.
+        the options of a run granted all of them, or none, parsed. ``limits``
+        are the runs' usual ones (their sandbox's): their options are the ones
+        parsed, and a run granted all the tools under them is sent none at all.
 
         Raises ``WasmtimeError`` if the guest traps, ``RuntimeError`` if the
         state it saved cannot be restored (the instance is then unusable)."""
-        default_memory = _DEFAULTS.memory_mb << 20
-        self.store.set_limits(memory_size=default_memory)  # so a default run need not
-        self._memory_bytes = default_memory
+        usual_memory = limits.memory_mb << 20
+        self.store.set_limits(memory_size=usual_memory)  # so a usual run need not
+        self._memory_bytes = usual_memory
         state = RunState(deadline=time.monotonic() + _WARM_UP_TIMEOUT, capture=OutputCapture(1 << 20))
         register(self.key, state)
         try:
-            # The default options, so a typical run finds them already parsed.
-            options = run_options(_DEFAULTS.recursion_limit, fresh=True, tools=tools_json, names=tool_names)
+            # The usual options, so a typical run finds them already parsed.
+            recursion, cap = limits.recursion_limit, limits.max_output_bytes
+            options = run_options(recursion, fresh=True, tools=tools_json, names=tool_names, max_output_bytes=cap)
             if tool_names:  # the tools built, then a run granted none (a daemon's default) parsed too
                 self._run("1", options)
-                self._run("1", run_options(_DEFAULTS.recursion_limit, fresh=True))
+                self._run("1", run_options(recursion, fresh=True, max_output_bytes=cap))
             for code in _WARM_UP:
                 self._run(code, options)
             memory = self.memory

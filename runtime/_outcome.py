@@ -100,8 +100,7 @@ def run_options(
 
     ``max_output_bytes`` lets an honest runner refuse to encode a final value
     over the cap (it answers ``value_kind: "too_large"``) instead of sending a
-    reply the host would not read. Its default is ``Limits()``'s, so the
-    warm-up's options are a default run's and stay parsed in the guest."""
+    reply the host would not read. Its default is ``Limits()``'s."""
     text = json.dumps({"fresh": fresh, "recursion_limit": recursion_limit, "max_output_bytes": max_output_bytes})
     if not tools:
         return RunOptions(described=text, named=text, tools=frozenset())

@@ -31,6 +31,7 @@ from wasmtime import WasmtimeError
 
 from ._engine import GuestRuntime, guest_runtime
 from ._instance import GuestInstance
+from ._limits import Limits
 from ._traps import broken_guest
 
 __all__ = ["InstancePool"]
@@ -48,12 +49,22 @@ class InstancePool:
     ``size=0`` keeps none: every ``acquire`` instantiates on the spot.
     """
 
-    def __init__(self, *, fuel: bool, size: int, tools_json: str = "", tool_names: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        fuel: bool,
+        size: int,
+        tools_json: str = "",
+        tool_names: tuple[str, ...] = (),
+        limits: Limits | None = None,
+    ) -> None:
+        """``limits``: the usual limits of the runs (their sandbox's), for the warm-ups."""
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise ValueError(f"pool size must be a non-negative integer, got {size!r}")
         self.fuel = fuel
         self.size = size
         self._tools = (tools_json, tool_names)  # warm-ups build the sandbox's tools, for its runs
+        self._limits = Limits() if limits is None else limits
         # Warming changes interpreter state (caches, GC counts), so
         # fuel-metered instances stay as built: same code, same fuel.
         self._warms = not fuel
@@ -245,7 +256,7 @@ class InstancePool:
                     self._cond.notify_all()
             elif cold is not None:
                 try:
-                    cold.warm(*self._tools)
+                    cold.warm(*self._tools, limits=self._limits)
                     failed_warm_ups = 0
                 except BaseException as exc:  # this instance only: drop it and go on...
                     cold.close()

@@ -79,7 +79,7 @@ class Sandbox:
         granted = self._granted
         tools_json, names = (granted.guest_json, granted.names) if granted is not None else ("", ())
         self._pools = {
-            fuel: InstancePool(fuel=fuel, size=pool_size, tools_json=tools_json, tool_names=names)
+            fuel: InstancePool(fuel=fuel, size=pool_size, tools_json=tools_json, tool_names=names, limits=self.limits)
             for fuel in (False, True)
         }
         # A sandbox dropped without close() must not leave its warm instances

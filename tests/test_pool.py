@@ -44,10 +44,10 @@ def test_a_failed_warm_up_costs_one_instance_not_the_pool(monkeypatch: pytest.Mo
     real_warm = GuestInstance.warm
     failures = iter([True])
 
-    def flaky_warm(self: GuestInstance, *args: object) -> None:
+    def flaky_warm(self: GuestInstance, *args: object, **kwargs: object) -> None:
         if next(failures, False):
             raise WasmtimeError("injected warm-up trap")
-        real_warm(self, *args)
+        real_warm(self, *args, **kwargs)
 
     monkeypatch.setattr(GuestInstance, "warm", flaky_warm)
     with Sandbox(pool_size=2) as sb:
@@ -60,7 +60,7 @@ def test_a_guest_that_never_warms_up_is_reported(monkeypatch: pytest.MonkeyPatch
 
     from runtime._instance import GuestInstance
 
-    def broken_warm(self: GuestInstance, *args: object) -> None:
+    def broken_warm(self: GuestInstance, *args: object, **kwargs: object) -> None:
         raise WasmtimeError("injected warm-up trap")
 
     monkeypatch.setattr(GuestInstance, "warm", broken_warm)
@@ -107,7 +107,7 @@ def test_a_sandbox_dropped_without_close_releases_its_pool() -> None:
 def test_an_unexpected_warm_up_failure_is_reported_not_a_dead_thread(monkeypatch: pytest.MonkeyPatch) -> None:
     from runtime._instance import GuestInstance
 
-    def broken_warm(self: GuestInstance, *args: object) -> None:
+    def broken_warm(self: GuestInstance, *args: object, **kwargs: object) -> None:
         raise RuntimeError("injected bug")
 
     monkeypatch.setattr(GuestInstance, "warm", broken_warm)
@@ -137,10 +137,10 @@ def test_a_pool_that_was_drained_hands_out_cold_instances_then_warms_them(monkey
     warming = threading.Event()
     proceed = threading.Event()
 
-    def slow_warm(self: GuestInstance, *args: object) -> None:
+    def slow_warm(self: GuestInstance, *args: object, **kwargs: object) -> None:
         warming.set()
         proceed.wait(30)
-        real_warm(self, *args)
+        real_warm(self, *args, **kwargs)
 
     monkeypatch.setattr(GuestInstance, "warm", slow_warm)
     with Sandbox(pool_size=2) as sb:

@@ -16,6 +16,7 @@ from runtime import (
     Limits,
     Sandbox,
 )
+from runtime._abi import ExportCall
 
 
 def test_quickstart(sandbox: Sandbox) -> None:
@@ -275,3 +276,25 @@ def test_a_one_line_syntax_error_is_reported_with_its_column(sandbox: Sandbox) -
     result = sandbox.run("x = = 1")
     assert isinstance(result.error, GuestSyntaxError)
     assert (result.error.line, result.error.column) == (1, 5)
+
+
+def test_warm_interpreters_are_ready_for_their_sandboxs_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The warm-up leaves the options of the sandbox's own limits parsed, so its runs send none.
+    sent: list[str] = []
+    real = ExportCall.__call__
+
+    def spy(self: ExportCall, code: str, options: str) -> str:
+        sent.append(options)
+        return real(self, code, options)
+
+    monkeypatch.setattr(ExportCall, "__call__", spy)
+    with Sandbox(limits=Limits(max_output_bytes=100, recursion_limit=300), pool_size=1) as sb:
+        assert sb.wait_ready(timeout=60)
+        sent.clear()
+        first = sb.run("import sys\nsys.getrecursionlimit()")
+        capped = sb.run("print('x' * 200)")
+        other = sb.run("import sys\nsys.getrecursionlimit()", limits=Limits(recursion_limit=400))
+    assert sent[:2] == ["", ""]  # nothing to send, nothing to parse
+    assert '"recursion_limit": 400' in sent[2]
+    assert first.value == 300 and other.value == 400  # each run has its own limits all the same
+    assert capped.error is not None and capped.error.type == "OutputLimitExceeded" and len(capped.stdout) <= 100
