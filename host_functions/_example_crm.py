@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import weakref
 from enum import StrEnum
 
 from pydantic import BaseModel
@@ -43,11 +44,15 @@ class ExampleCRM:
 
     ``ExampleCRM(active=200).toolset()`` grants ``list_candidates``,
     ``get_candidate`` and ``tag_candidate``; ``calls`` counts what each served.
-    Thread-safe: sync tools run on a thread pool.
+    Thread-safe: sync tools run on a thread pool. Its in-memory database is
+    closed by ``close()`` (or ``with ExampleCRM() as crm:``), else when the
+    CRM is garbage-collected.
     """
 
     def __init__(self, *, active: int = 200, others: int = 50) -> None:
         self._db = sqlite3.connect(":memory:", check_same_thread=False)
+        # Closed with the CRM at the latest: from Python 3.13 a connection left open warns (ResourceWarning).
+        self._close = weakref.finalize(self, self._db.close)
         self._lock = threading.Lock()
         self.calls: dict[str, int] = {"list_candidates": 0, "get_candidate": 0, "tag_candidate": 0}
         with self._db:
@@ -58,6 +63,16 @@ class ExampleCRM:
                 "INSERT INTO candidate (id, name, status) VALUES (?, ?, ?)",
                 [(i + 1, f"Candidate {i + 1}", status.value) for i, status in enumerate(statuses)],
             )
+
+    def close(self) -> None:
+        """Close the database; later tool calls fail (``sqlite3.ProgrammingError``)."""
+        self._close()
+
+    def __enter__(self) -> ExampleCRM:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _candidate(self, row: tuple[int, str, str]) -> Candidate:
         tags = [t for (t,) in self._db.execute("SELECT tag FROM tag WHERE candidate_id = ? ORDER BY tag", (row[0],))]

@@ -13,8 +13,9 @@ from runtime.llm import Toolkit
 
 
 @pytest.fixture(scope="session")
-def crm() -> ExampleCRM:
-    return ExampleCRM(active=30, others=5)
+def crm() -> Iterator[ExampleCRM]:
+    with ExampleCRM(active=30, others=5) as crm:
+        yield crm
 
 
 @pytest.fixture(scope="session")

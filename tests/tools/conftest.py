@@ -33,9 +33,10 @@ def observable() -> Callable[[ExecutionResult], str]:
 
 
 @pytest.fixture(scope="session")
-def crm() -> ExampleCRM:
+def crm() -> Iterator[ExampleCRM]:
     """One CRM for the session: tests use their own tags and count call deltas."""
-    return ExampleCRM(active=200)
+    with ExampleCRM(active=200) as crm:
+        yield crm
 
 
 @pytest.fixture(scope="session")
