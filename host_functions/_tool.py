@@ -24,14 +24,26 @@ _RESERVED = frozenset({"tools", "asyncio", "ToolError", "ToolArgumentError", "To
 
 
 def check_tool_name(name: str) -> str:
-    """Return ``name`` if every dotted part is a public Python identifier."""
-    parts = name.split(".") if isinstance(name, str) else [""]
-    for part in parts:
-        if not part.isidentifier() or keyword.iskeyword(part) or part.startswith("_"):
-            raise ToolDefinitionError(
-                f"tool name {name!r} is invalid: use Python identifiers not starting with '_', "
-                "optionally dotted for a namespace (crm.list_candidates)"
-            )
+    """Return ``name`` if every dotted part is a public Python identifier.
+    Raises ``ToolDefinitionError`` saying which part is not, and why."""
+    if not isinstance(name, str):
+        raise ToolDefinitionError(f"tool name {name!r} is invalid: it is a {type(name).__name__}, not a string")
+    for part in name.split("."):
+        if not part:
+            why = "it has an empty part (a leading, trailing or doubled '.')"
+        elif not part.isidentifier():
+            why = f"{part!r} is not a Python identifier"
+        elif keyword.iskeyword(part):
+            why = f"{part!r} is a Python keyword"
+        elif part.startswith("_"):
+            why = f"{part!r} starts with '_'"
+        else:
+            continue
+        raise ToolDefinitionError(
+            f"tool name {name!r} is invalid: {why}; use public Python identifiers, "
+            "optionally dotted for a namespace (crm.list_candidates)"
+        )
+    parts = name.split(".")
     if parts[0] in _RESERVED:
         raise ToolDefinitionError(
             f"tool name {name!r} is invalid: {parts[0]!r} would hide a name the guest's scripts use "

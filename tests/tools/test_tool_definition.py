@@ -173,11 +173,28 @@ def test_unsupported_signatures_are_rejected(func) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["1st", "class", "_hidden", "tools", "tools.x", "a..b", "a b", "crm.", "x-y"], ids=repr
+    ("name", "why"),
+    [
+        ("1st", "'1st' is not a Python identifier"),
+        ("get-weather", "'get-weather' is not a Python identifier"),
+        ("a b", "'a b' is not a Python identifier"),
+        ("crm.x-y", "'x-y' is not a Python identifier"),
+        ("class", "'class' is a Python keyword"),
+        ("crm.for", "'for' is a Python keyword"),
+        ("_hidden", "'_hidden' starts with '_'"),
+        ("a..b", "it has an empty part"),
+        ("crm.", "it has an empty part"),
+        ("tools", "'tools' would hide a name the guest's scripts use"),
+        ("tools.x", "'tools' would hide a name the guest's scripts use"),
+        ("print", "'print' would hide a name the guest's scripts use"),
+        (42, "it is a int, not a string"),
+    ],
+    ids=repr,
 )
-def test_bad_names_are_rejected(name: str) -> None:
-    with pytest.raises(ToolDefinitionError, match="invalid"):
+def test_bad_names_are_rejected_saying_why(name: str, why: str) -> None:
+    with pytest.raises(ToolDefinitionError) as info:
         Tool.from_function(google, name=name)
+    assert str(info.value).startswith(f"tool name {name!r} is invalid: {why}")
 
 
 def test_lambda_and_non_callable_are_rejected() -> None:
