@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from runtime import Limits, Sandbox
+from runtime._abi import ExportCall
 from runtime._instance import GuestInstance
 
 
@@ -20,6 +21,21 @@ def _check_healthy(sb: Sandbox) -> None:
 def check_healthy() -> Callable[[Sandbox], None]:
     """``check_healthy(sb)``: the sandbox (and the host) still runs a normal script correctly."""
     return _check_healthy
+
+
+@pytest.fixture
+def sent_options(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The options text of every call into a guest's ``run`` export from now on, in order
+    ("" when the guest already has them)."""
+    sent: list[str] = []
+    real = ExportCall.__call__
+
+    def spy(self: ExportCall, code: str, options: str) -> str:
+        sent.append(options)
+        return real(self, code, options)
+
+    monkeypatch.setattr(ExportCall, "__call__", spy)
+    return sent
 
 
 @pytest.fixture

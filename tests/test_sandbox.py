@@ -16,7 +16,6 @@ from runtime import (
     Limits,
     Sandbox,
 )
-from runtime._abi import ExportCall
 
 
 def test_quickstart(sandbox: Sandbox) -> None:
@@ -278,16 +277,9 @@ def test_a_one_line_syntax_error_is_reported_with_its_column(sandbox: Sandbox) -
     assert (result.error.line, result.error.column) == (1, 5)
 
 
-def test_warm_interpreters_are_ready_for_their_sandboxs_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_warm_interpreters_are_ready_for_their_sandboxs_limits(sent_options: list[str]) -> None:
     # The warm-up leaves the options of the sandbox's own limits parsed, so its runs send none.
-    sent: list[str] = []
-    real = ExportCall.__call__
-
-    def spy(self: ExportCall, code: str, options: str) -> str:
-        sent.append(options)
-        return real(self, code, options)
-
-    monkeypatch.setattr(ExportCall, "__call__", spy)
+    sent = sent_options
     with Sandbox(limits=Limits(max_output_bytes=100, recursion_limit=300), pool_size=1) as sb:
         assert sb.wait_ready(timeout=60)
         sent.clear()

@@ -9,7 +9,6 @@ import pytest
 
 from host_functions import ExampleCRM, ToolDefinitionError, ToolSet
 from runtime import Limits, Sandbox
-from runtime._abi import ExportCall
 
 
 def test_tools_left_out_do_not_exist_for_the_script(crm: ExampleCRM, crm_sandbox: Sandbox) -> None:
@@ -99,17 +98,8 @@ def test_each_run_sees_exactly_its_grant(crm: ExampleCRM, pool_size: int, limits
                 assert (called.error, called.value) == (None, 2)
 
 
-def test_warm_interpreters_are_sent_tool_names_not_descriptions(
-    monkeypatch: pytest.MonkeyPatch, crm: ExampleCRM
-) -> None:
-    sent: list[str] = []
-    real = ExportCall.__call__
-
-    def spy(self: ExportCall, code: str, options: str) -> str:
-        sent.append(options)
-        return real(self, code, options)
-
-    monkeypatch.setattr(ExportCall, "__call__", spy)
+def test_warm_interpreters_are_sent_tool_names_not_descriptions(sent_options: list[str], crm: ExampleCRM) -> None:
+    sent = sent_options
     with Sandbox(tools=crm.toolset(), pool_size=1) as sb:
         assert sb.wait_ready(timeout=60)
         described = [options for options in sent if '"tools": ' in options]
