@@ -163,13 +163,13 @@ def _fingerprint(instances: dict[str, Any]) -> bytes:
     return pickle.dumps([vars(obj) for obj in instances.values()])
 
 
-def plain(result: Any) -> Any:
+def _plain(result: Any) -> Any:
     """``result`` with mpmath's numbers as floats. ``MathAPI.logarithm`` returns
     an ``mpf``, which JSON cannot carry: as a tool it would fail every call."""
     if isinstance(result, dict):
-        return {key: plain(value) for key, value in result.items()}
+        return {key: _plain(value) for key, value in result.items()}
     if isinstance(result, list):
-        return [plain(item) for item in result]
+        return [_plain(item) for item in result]
     if type(result).__module__.startswith("mpmath"):
         return float(result)
     return result
@@ -178,14 +178,14 @@ def plain(result: Any) -> Any:
 def _plain_results(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     def call(*args: Any, **kwargs: Any) -> Any:
-        return plain(method(*args, **kwargs))
+        return _plain(method(*args, **kwargs))
 
     return call
 
 
 def normalise(result: Any) -> Any:
     """A result as it looks after a trip through JSON (what a model and a script get back)."""
-    return json.loads(Tool.serialize(plain(result)))
+    return json.loads(Tool.serialize(_plain(result)))
 
 
 @dataclass(frozen=True, slots=True)
