@@ -40,7 +40,9 @@ _RECIPE = "4"  # 2: snapshot objects immortal; 3: link-time constants inlined; 4
 _WORLD = "sandbox"
 _ENTRY = "guest_main"
 _BUILD_TIMEOUT = 600.0
-_STEPS = ("_immortal.py", "_constant_globals.py", "_inlining.py", "_wasm_layout.py", "_wasm_binary.py")
+_STEPS = (
+    "_immortal.py", "_constant_globals.py", "_inlining.py", "_devirtualize.py", "_wasm_layout.py", "_wasm_binary.py",
+)  # fmt: skip
 _KEEP_OTHERS = 2
 """Guests a build leaves in the cache besides its own: the ones used last (another
 version of the package, another checkout), so going back to them costs no rebuild."""
@@ -213,6 +215,6 @@ def _componentize(source: Path, target: Path) -> None:
         os.replace(staged, target)
     log.warning(
         "guest component built: %s (%d of %d snapshot objects immortal, %d link-time constants inlined, "
-        "small functions inlined in %d modules)",
-        target, stats.patched, stats.listed, constants.imports, inlined.modules,
+        "small functions inlined in %d modules, %d allocator calls made direct)",
+        target, stats.patched, stats.listed, constants.imports, inlined.modules, inlined.direct_calls,
     )  # fmt: skip
