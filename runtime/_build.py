@@ -28,6 +28,7 @@ from pathlib import Path
 
 from ._constant_globals import inline_constant_globals
 from ._errors import GuestBuildError
+from ._forwarders import forward_exports
 from ._immortal import immortalize
 from ._inlining import inline_small_functions
 
@@ -41,7 +42,8 @@ _WORLD = "sandbox"
 _ENTRY = "guest_main"
 _BUILD_TIMEOUT = 600.0
 _STEPS = (
-    "_immortal.py", "_constant_globals.py", "_inlining.py", "_devirtualize.py", "_wasm_layout.py", "_wasm_binary.py",
+    "_immortal.py", "_constant_globals.py", "_inlining.py", "_devirtualize.py", "_forwarders.py",
+    "_wasm_layout.py", "_wasm_binary.py",
 )  # fmt: skip
 _KEEP_OTHERS = 2
 """Guests a build leaves in the cache besides its own: the ones used last (another
@@ -210,11 +212,13 @@ def _componentize(source: Path, target: Path) -> None:
         stats = immortalize(component)
         component, constants = inline_constant_globals(component)
         component, inlined = inline_small_functions(component)
+        component, forwarded = forward_exports(component)
         staged = target.with_suffix(".tmp")
         staged.write_bytes(component)
         os.replace(staged, target)
     log.warning(
         "guest component built: %s (%d of %d snapshot objects immortal, %d link-time constants inlined, "
-        "small functions inlined in %d modules, %d allocator calls made direct)",
+        "small functions inlined in %d modules, %d allocator calls made direct, %d forwarding exports skipped)",
         target, stats.patched, stats.listed, constants.imports, inlined.modules, inlined.direct_calls,
+        forwarded.exports,
     )  # fmt: skip

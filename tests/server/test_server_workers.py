@@ -172,13 +172,18 @@ def test_the_concurrency_ceiling_is_the_servers(daemon: Daemon) -> None:
 
 def test_metrics_and_audit_lines_cover_every_worker(daemon: Daemon) -> None:
     before = daemon.metric('otc_executions_total{outcome="ok"}')
+    # The kernel hands each connection to whichever worker accepts first: on a
+    # busy machine one may win many times running, so send until both have served.
     responses = [daemon.post("dave", f"print({i})") for i in range(16)]
+    while len({_prefix(r) for r in responses}) < 2 and len(responses) < 400:
+        responses.append(daemon.post("dave", f"print({len(responses)})"))
     ids = {r.headers["x-execution-id"] for r in responses}
 
-    assert [r.status_code for r in responses] == [200] * 16
+    assert [r.status_code for r in responses] == [200] * len(responses)
     assert len({_prefix(r) for r in responses}) == 2
     # Any worker may answer /metrics: every answer counts both workers' executions.
-    assert [daemon.metric('otc_executions_total{outcome="ok"}') - before for _ in range(6)] == [16] * 6
+    sent = len(responses)
+    assert [daemon.metric('otc_executions_total{outcome="ok"}') - before for _ in range(6)] == [sent] * 6
     deadline = time.monotonic() + 10  # lines reach the supervisor's writer through a queue
     while True:
         lines = [json.loads(line) for line in daemon.audit.read_text().splitlines()]
