@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import wasmtime
-from wasmtime.component import Component, Linker
+from component_harness import run_component
 
 from runtime import Limits, Sandbox
 from runtime._devirtualize import FRONT_DOORS
@@ -49,17 +49,6 @@ _COMPONENT = bytes(
 )
 
 
-def _run(component: bytes | bytearray, installed: int, swap: int) -> int:
-    engine = wasmtime.Engine()
-    store = wasmtime.Store(engine)
-    run = Linker(engine).instantiate(store, Component(engine, bytes(component))).get_func(store, "run")
-    assert run is not None
-    value = run(store, installed, swap)
-    run.post_return(store)
-    assert isinstance(value, int)
-    return value
-
-
 @pytest.fixture(scope="module")
 def devirtualized() -> bytearray:
     component, stats = inline_small_functions(bytearray(_COMPONENT), min_code=0)
@@ -73,15 +62,15 @@ def devirtualized() -> bytearray:
     ids=["default-allocator", "hooked-allocator"],
 )
 def test_every_call_computes_the_same_as_before(devirtualized: bytearray, installed: int, expected: int) -> None:
-    assert _run(_COMPONENT, installed, swap=0) == _run(devirtualized, installed, swap=0) == expected
+    assert run_component(_COMPONENT, installed, 0) == run_component(devirtualized, installed, 0) == expected
 
 
 def test_the_default_allocator_is_called_directly_and_only_front_doors_are_changed(devirtualized: bytearray) -> None:
     # With table slot 1 rewritten, an indirect call to it reaches the hook: the
     # front door's result (1007, not 2007) shows it no longer goes through the
     # table, while the other function's call (2000, times 10) still does.
-    assert _run(_COMPONENT, 1, swap=1) == 2007 + 10 * 2000
-    assert _run(devirtualized, 1, swap=1) == 1007 + 10 * 2000
+    assert run_component(_COMPONENT, 1, 1) == 2007 + 10 * 2000
+    assert run_component(devirtualized, 1, 1) == 1007 + 10 * 2000
 
 
 def test_front_doors_cover_each_domain_and_verb() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import wasmtime
-from wasmtime.component import Component, Linker
+from component_harness import run_component
 
 from runtime._forwarders import forward_exports
 from runtime._wasm_binary import read_leb, read_name, sections
@@ -50,17 +50,6 @@ _COMPONENT = bytes(
 _EXPECTED = 12 + 34 + 65 + 78 + (90 + 100)
 
 
-def _run(component: bytes | bytearray) -> int:
-    engine = wasmtime.Engine()
-    store = wasmtime.Store(engine)
-    run = Linker(engine).instantiate(store, Component(engine, bytes(component))).get_func(store, "run")
-    assert run is not None
-    value = run(store)
-    run.post_return(store)
-    assert isinstance(value, int)
-    return value
-
-
 def _function_exports(component: bytes | bytearray, module: int) -> dict[str, int]:
     where = parse_component(component).modules[module]
     assert where is not None
@@ -97,7 +86,7 @@ def test_functions_that_do_more_than_forward_keep_their_export(forwarded: bytear
 
 
 def test_the_code_computes_the_same(forwarded: bytearray) -> None:
-    assert _run(_COMPONENT) == _run(forwarded) == _EXPECTED
+    assert run_component(_COMPONENT) == run_component(forwarded) == _EXPECTED
 
 
 def test_a_component_without_forwarders_is_returned_unchanged() -> None:

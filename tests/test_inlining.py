@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import wasmtime
-from wasmtime.component import Component, Linker
+from component_harness import run_component
 
 from runtime._inlining import _failure, inline_small_functions
 from runtime._wasm_binary import read_leb, sections
@@ -29,17 +29,6 @@ _COMPONENT = bytes(
 )
 
 
-def _run(component: bytes | bytearray) -> int:
-    engine = wasmtime.Engine()
-    store = wasmtime.Store(engine)
-    run = Linker(engine).instantiate(store, Component(engine, bytes(component))).get_func(store, "run")
-    assert run is not None
-    value = run(store)
-    run.post_return(store)
-    assert isinstance(value, int)
-    return value
-
-
 def _functions(component: bytes | bytearray) -> int:
     where = parse_component(component).modules[0]
     assert where is not None
@@ -52,7 +41,7 @@ def test_a_small_function_is_inlined_into_its_callers_and_the_result_is_the_same
     inlined, stats = inline_small_functions(bytearray(_COMPONENT), min_code=0)
     assert (stats.modules, stats.skipped) == (1, None)
     assert (_functions(_COMPONENT), _functions(inlined)) == (2, 1)
-    assert _run(_COMPONENT) == _run(inlined) == 40
+    assert run_component(_COMPONENT) == run_component(inlined) == 40
 
 
 def test_modules_below_the_size_threshold_are_left_alone() -> None:
