@@ -21,10 +21,12 @@ does this) still gets every call, through the else branch. The fast branch
 is plain code Binaryen's inliner can then fold (``_inlining``). It assumes
 the table slot still holds the function its element segment put there:
 nothing in the guest writes the table after the loader filled it, before the
-snapshot. In ``benchmarks/test_compute.py``'s workloads (A/B, alternated):
-json and strings 7 % faster, regex 5 %, sort 3 %, the geometric mean 2 %.
-The loop workload, which allocates through a free list instead, ran 4-12 %
-slower in each of three builds with an unchanged profile: code placement.
+snapshot. In ``benchmarks/test_compute.py``'s workloads (A/B, alternated,
+with ``_forwarders``): json and strings 6-7 % faster, regex 5 %, sort 4 %,
+the geometric mean 2 %. The loop workload, which allocates through a free
+list instead, ran 4-12 % slower in each build measured, with the same
+profile; keeping the functions' order or aligning every function to 64
+bytes did not change that.
 
 This runs in the Binaryen child (``_inlining``), on the module already read:
 ``devirtualize_allocators(lib, module)`` with ``lib`` the loaded
