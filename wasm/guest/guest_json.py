@@ -40,10 +40,13 @@ def dumps_checked(value, default) -> str:
 
 def loads(text: str):
     """The value of JSON ``text``; ValueError when it is not exactly one JSON value."""
+    # The regex runs only where there is whitespace to skip: the host sends
+    # none, and two matches cost more than a small reply's scan (~0.6 µs).
+    start = _space(text, 0).end() if text[:1] in " \t\n\r" else 0
     try:
-        value, end = scan(text, _space(text, 0).end())
+        value, end = scan(text, start)
     except StopIteration:
         raise ValueError("not a JSON value") from None
-    if _space(text, end).end() != len(text):
+    if end != len(text) and _space(text, end).end() != len(text):
         raise ValueError("extra data after the JSON value")
     return value
