@@ -127,6 +127,8 @@ class GuestInstance:
         self.alive = True
         self.warmed = False
         """True once ``warm`` has run: the pool hands these out first."""
+        self.grants: tuple[tuple[str, ...], ...] = ()
+        """The tool subsets its warm-up parsed options for (``warm``)."""
         self._memory_bytes = -1
         self.wake = threading.Event()
         """Reused by each run's state for cancellable host-side waits."""
@@ -145,7 +147,14 @@ class GuestInstance:
         self._built |= options.tools
         return self._export(code, text)
 
-    def warm(self, tools_json: str = "", tool_names: tuple[str, ...] = (), *, limits: Limits = _DEFAULTS) -> None:
+    def warm(
+        self,
+        tools_json: str = "",
+        tool_names: tuple[str, ...] = (),
+        *,
+        limits: Limits = _DEFAULTS,
+        grants: tuple[tuple[str, ...], ...] = (),
+    ) -> None:
         """Make the trusted warm-up calls; what they print is discarded.
 
         ``tools_json`` is the guest description of the tools the instance's
@@ -154,6 +163,8 @@ class GuestInstance:
         the options of a run granted all of them, or none, parsed. ``limits``
         are the runs' usual ones (their sandbox's): their options are the ones
         parsed, and a run granted all the tools under them is sent none at all.
+        ``grants`` are subsets of ``tool_names`` runs are often granted: their
+        options are parsed too (``_learned_grants``).
 
         Raises ``WasmtimeError`` if the guest traps, ``RuntimeError`` if the
         state it saved cannot be restored (the instance is then unusable)."""
@@ -169,6 +180,9 @@ class GuestInstance:
             if tool_names:  # the tools built, then a run granted none (a daemon's default) parsed too
                 self._run("1", options)
                 self._run("1", run_options(recursion, fresh=True, max_output_bytes=cap))
+                for names in grants:  # built above: each is sent by name
+                    subset = run_options(recursion, fresh=True, tools=tools_json, names=names, max_output_bytes=cap)
+                    self._run("1", subset)
             for code in _WARM_UP:
                 self._run(code, options)
             memory = self.memory
@@ -188,6 +202,7 @@ class GuestInstance:
         finally:
             unregister(self.key)
         self.warmed = True
+        self.grants = grants
 
     def execute(
         self, code: str, options: RunOptions, state: RunState, *, memory_bytes: int, fuel: int | None

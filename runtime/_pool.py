@@ -31,6 +31,7 @@ from wasmtime import WasmtimeError
 
 from ._engine import GuestRuntime, guest_runtime
 from ._instance import GuestInstance
+from ._learned_grants import LearnedGrants
 from ._limits import Limits
 from ._traps import broken_guest
 
@@ -64,6 +65,7 @@ class InstancePool:
         self.fuel = fuel
         self.size = size
         self._tools = (tools_json, tool_names)  # warm-ups build the sandbox's tools, for its runs
+        self._grants = LearnedGrants(tool_names)
         self._limits = Limits() if limits is None else limits
         # Warming changes interpreter state (caches, GC counts), so
         # fuel-metered instances stay as built: same code, same fuel.
@@ -126,6 +128,17 @@ class InstancePool:
             instance.keep()
         return instance
 
+    def note_grant(self, names: tuple[str, ...]) -> None:
+        """A run was granted the tools ``names``: once a subset is granted often,
+        warm-ups parse its options too (``_learned_grants``), and instances
+        warmed before are replaced as they come back."""
+        if self._warms:
+            self._grants.note(names)
+
+    def _stale(self, instance: GuestInstance) -> bool:
+        """Warmed before the pool learned a grant: replace it rather than restore it."""
+        return instance.warmed and instance.grants != self._grants.grants
+
     def _take(self, keep: bool) -> GuestInstance:
         if self.size:
             self.start()
@@ -171,6 +184,7 @@ class InstancePool:
     def _release_here(self, instance: GuestInstance) -> None:
         """``release``, restoring on this thread; only freeing is left to the refill thread."""
         restorable = self._thread is not None and instance.memory is not None and instance.alive
+        restorable = restorable and not self._stale(instance)
         try:
             restored = restorable and instance.restore()
         except Exception:  # not expected; but on a worker thread it would vanish, and the instance with it
@@ -256,7 +270,7 @@ class InstancePool:
                     self._cond.notify_all()
             elif cold is not None:
                 try:
-                    cold.warm(*self._tools, limits=self._limits)
+                    cold.warm(*self._tools, limits=self._limits, grants=self._grants.grants)
                     failed_warm_ups = 0
                 except BaseException as exc:  # this instance only: drop it and go on...
                     cold.close()
@@ -272,7 +286,7 @@ class InstancePool:
 
     def _put_back(self, used: GuestInstance) -> None:
         """Restore a used instance into the pool (first in line if it is warm), or free it."""
-        if used.restore():
+        if not self._stale(used) and used.restore():
             with self._cond:
                 if len(self._ready) < self.size and not self._closed:
                     (self._ready.appendleft if used.warmed else self._ready.append)(used)

@@ -191,6 +191,8 @@ class Sandbox:
         """Run on a pooled instance: the result, and ``pool.release`` for the
         instance (to call, with its keywords, once the result is on its way)."""
         pool = self._pool(limits)
+        if grant is not None and grant.granted is not self._granted:
+            pool.note_grant(grant.granted.names)
         instance = pool.acquire()
         try:
             result = run_on(instance, code, limits, state, fresh=True, grant=grant)

@@ -6,6 +6,7 @@ the value), readable tracebacks and cheap output capture. Every limit that
 matters is enforced on the host.
 """
 
+import asyncio
 import builtins
 import inspect
 import linecache
@@ -37,6 +38,16 @@ _DEFAULT_OPTIONS = (True, 1000, _NO_CAP, {})  # fresh, recursion limit, output c
 _options_cache: list = [_DEFAULT_OPTIONS]  # the last run's: what options "" stand for
 _options_seen: dict = {}  # options JSON -> its settings, for the few a host alternates between
 _OPTIONS_KEPT = 16
+_TOOL_RUN_NAMES = {
+    "__otc_submit__": guest_tools.submit_or_call,
+    "__otc_submit_coroutine__": guest_tools.submit_as_coroutine,
+    "ToolError": guest_tools.ToolError,
+    "ToolArgumentError": guest_tools.ToolArgumentError,
+    "ToolTimeoutError": guest_tools.ToolTimeoutError,
+    # Tool scripts use asyncio.gather for concurrency; models forget the import.
+    "asyncio": asyncio,
+}
+"""What a run granted tools gets besides them, built once: a run granted a subset parses its options anew."""
 _MISSING = object()
 _EMPTY_REPLY = '{"stdout": "", "stderr": "", "error": null, "value_kind": "none", "value": null}'
 
@@ -160,18 +171,8 @@ def _tool_names(options: dict) -> dict:
         granted = options.get("tool_names")
         if not granted:
             return {}
-    import asyncio  # preloaded: a dictionary lookup
-
     names = guest_tools.namespace(granted)
-    names.update(
-        __otc_submit__=guest_tools.submit_or_call,
-        __otc_submit_coroutine__=guest_tools.submit_as_coroutine,
-        ToolError=guest_tools.ToolError,
-        ToolArgumentError=guest_tools.ToolArgumentError,
-        ToolTimeoutError=guest_tools.ToolTimeoutError,
-        # Tool scripts use asyncio.gather for concurrency; models forget the import.
-        asyncio=asyncio,
-    )
+    names.update(_TOOL_RUN_NAMES)
     return names
 
 

@@ -1,0 +1,86 @@
+"""A pool learns the tool subsets its runs are often granted: later warm-ups parse their options."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from host_functions import ExampleCRM
+from runtime import Sandbox
+from runtime._learned_grants import LEARN_AFTER, MAX_LEARNED, LearnedGrants
+
+ALL = ("crm.a", "crm.b", "crm.c", "crm.d", "crm.e", "crm.f")
+
+# A run granted all tools lists the option texts (with tool names) its
+# interpreter had parsed before it: the ones of the state restores return to.
+PARSED = "import guest_runner\nsorted(k for k in guest_runner._options_seen if 'tool_names' in k)"
+
+
+def test_a_subset_is_learned_on_its_third_grant_and_only_once() -> None:
+    grants = LearnedGrants(ALL)
+    assert [grants.note(("crm.a",)) for _ in range(LEARN_AFTER + 2)] == [False] * (LEARN_AFTER - 1) + [
+        True,
+        False,
+        False,
+    ]
+    assert grants.grants == (("crm.a",),)
+
+
+@pytest.mark.parametrize("names", [(), ALL, tuple(reversed(ALL))], ids=["none", "all", "all-reordered"])
+def test_all_and_none_are_never_learned(names: tuple[str, ...]) -> None:
+    grants = LearnedGrants(ALL)
+    assert not any(grants.note(names) for _ in range(LEARN_AFTER * 2))
+    assert grants.grants == ()
+
+
+def test_learning_stops_at_the_cap() -> None:
+    grants = LearnedGrants(ALL)
+    for name in ALL:
+        for _ in range(LEARN_AFTER):
+            grants.note((name,))
+    assert grants.grants == tuple((name,) for name in ALL[:MAX_LEARNED])
+
+
+@pytest.fixture
+def crm_sandbox() -> Iterator[Sandbox]:
+    with Sandbox(tools=ExampleCRM(active=3).toolset(namespace="crm"), pool_size=1) as sb:
+        assert sb.wait_ready(timeout=120)
+        yield sb
+
+
+def _parsed_after_refresh(sb: Sandbox, wanted: str) -> list[str]:
+    """What a fresh run finds parsed, once the pool has replaced its stale interpreter (bounded wait)."""
+    deadline = time.monotonic() + 60
+    while True:
+        assert sb.wait_ready(timeout=60)
+        parsed = sb.run(PARSED).value
+        assert isinstance(parsed, list)
+        if any(wanted in text for text in parsed) or time.monotonic() > deadline:
+            return parsed
+        time.sleep(0.05)
+
+
+def test_warm_ups_parse_a_subset_granted_often(crm_sandbox: Sandbox) -> None:
+    first = crm_sandbox.run(PARSED).value
+    assert isinstance(first, list) and not any('["crm.get_candidate"]' in text for text in first)
+    for _ in range(LEARN_AFTER):
+        assert crm_sandbox.run("1", only_tools=["crm.get_candidate"]).ok
+    parsed = _parsed_after_refresh(crm_sandbox, '["crm.get_candidate"]')
+    assert any(text.endswith('"tool_names": ["crm.get_candidate"]}') for text in parsed), parsed
+    # A run granted the subset still gets exactly it.
+    result = crm_sandbox.run(
+        "sorted(k for k in dir(tools.crm) if not k.startswith('_'))", only_tools=["crm.get_candidate"]
+    )
+    assert result.value == ["get_candidate"]
+
+
+def test_a_subset_granted_less_often_is_not_learned(crm_sandbox: Sandbox) -> None:
+    for _ in range(LEARN_AFTER - 1):
+        assert crm_sandbox.run("1", only_tools=["crm.tag_candidate"]).ok
+    for _ in range(LEARN_AFTER):  # this one is learned: the pool refreshes its interpreter
+        assert crm_sandbox.run("1", only_tools=["crm.get_candidate"]).ok
+    parsed = _parsed_after_refresh(crm_sandbox, '["crm.get_candidate"]')
+    assert any('["crm.get_candidate"]' in text for text in parsed)
+    assert not any('["crm.tag_candidate"]' in text for text in parsed)
