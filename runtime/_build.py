@@ -218,7 +218,7 @@ def _componentize(source: Path, target: Path) -> None:
         os.replace(staged, target)
     log.warning(
         "guest component built: %s (%d of %d snapshot objects immortal, %d link-time constants inlined, "
-        "small functions inlined in %d modules, %d allocator calls made direct, %d forwarding exports skipped)",
+        "small functions inlined in %d modules, %d allocator calls made direct, %d exports re-pointed past forwarders)",
         target, stats.patched, stats.listed, constants.imports, inlined.modules, inlined.direct_calls,
         forwarded.exports,
     )  # fmt: skip

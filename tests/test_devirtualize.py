@@ -10,8 +10,6 @@ from runtime import Limits, Sandbox
 from runtime._devirtualize import FRONT_DOORS
 from runtime._inlining import inline_small_functions
 
-pytest.importorskip("icpp_binaryen")
-
 # A miniature of CPython's layout: the allocator pointer lives in memory (at
 # 4), the default allocator fills table slot 1 and a hook slot 2.
 # `PyObject_Free` has CPython's shape; `run(installed, swap)` installs an
@@ -51,6 +49,7 @@ _COMPONENT = bytes(
 
 @pytest.fixture(scope="module")
 def devirtualized() -> bytearray:
+    pytest.importorskip("icpp_binaryen")
     component, stats = inline_small_functions(bytearray(_COMPONENT), min_code=0)
     assert (stats.modules, stats.direct_calls, stats.skipped) == (1, 1, None)
     return component
