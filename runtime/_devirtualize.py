@@ -24,9 +24,9 @@ nothing in the guest writes the table after the loader filled it, before the
 snapshot. In ``benchmarks/test_compute.py``'s workloads (A/B, alternated,
 with ``_forwarders``): json and strings 6-7 % faster, regex 5 %, sort 4 %,
 the geometric mean 2 %. The loop workload, which allocates through a free
-list instead, ran 4-12 % slower in each build measured, with the same
-profile; keeping the functions' order or aligning every function to 64
-bytes did not change that.
+list instead, ran 1-12 % slower across eight builds (most 6-10 %), with
+the same profile; keeping the functions' order or aligning every function
+to 64 bytes did not change that.
 
 This runs in the Binaryen child (``_inlining``), on the module already read:
 ``devirtualize_allocators(lib, module)`` with ``lib`` the loaded
