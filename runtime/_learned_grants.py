@@ -9,7 +9,9 @@ usually granted a few subsets over and over (an agent's tool list, a
 daemon client's), so the pool learns them: a subset granted ``LEARN_AFTER``
 times is parsed by the warm-ups from then on, up to ``MAX_LEARNED`` subsets,
 after which the pool stops learning (each new one costs every pooled
-interpreter a new warm-up).
+interpreter a new warm-up). The pool replaces an interpreter warmed before
+only as it comes back while no other run is in flight: the replacement's
+warm-up waits for an idle pool, so under steady load the old ones stay.
 """
 
 from __future__ import annotations

@@ -135,9 +135,12 @@ class InstancePool:
         if self._warms:
             self._grants.note(names)
 
-    def _stale(self, instance: GuestInstance) -> bool:
-        """Warmed before the pool learned a grant: replace it rather than restore it."""
-        return instance.warmed and instance.grants != self._grants.grants
+    def _stale(self, instance: GuestInstance, *, in_flight: int) -> bool:
+        """Warmed before the pool learned a grant: replace it rather than restore
+        it, but only with no run in flight but ``in_flight`` (the one handing it
+        back): the replacement is warmed only while the pool is idle, and under
+        steady load a warm instance without the grant beats a cold one."""
+        return instance.warmed and instance.grants != self._grants.grants and self._busy <= in_flight
 
     def _take(self, keep: bool) -> GuestInstance:
         if self.size:
@@ -184,7 +187,7 @@ class InstancePool:
     def _release_here(self, instance: GuestInstance) -> None:
         """``release``, restoring on this thread; only freeing is left to the refill thread."""
         restorable = self._thread is not None and instance.memory is not None and instance.alive
-        restorable = restorable and not self._stale(instance)
+        restorable = restorable and not self._stale(instance, in_flight=1)
         try:
             restored = restorable and instance.restore()
         except Exception:  # not expected; but on a worker thread it would vanish, and the instance with it
@@ -286,7 +289,7 @@ class InstancePool:
 
     def _put_back(self, used: GuestInstance) -> None:
         """Restore a used instance into the pool (first in line if it is warm), or free it."""
-        if not self._stale(used) and used.restore():
+        if not self._stale(used, in_flight=0) and used.restore():
             with self._cond:
                 if len(self._ready) < self.size and not self._closed:
                     (self._ready.appendleft if used.warmed else self._ready.append)(used)

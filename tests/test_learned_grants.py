@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 
@@ -50,24 +51,28 @@ def crm_sandbox() -> Iterator[Sandbox]:
         yield sb
 
 
-def _parsed_after_refresh(sb: Sandbox, wanted: str) -> list[str]:
+def _parsed_after_refresh(sb: Sandbox, wanted: str, driver: str = "run") -> list[str]:
     """What a fresh run finds parsed, once the pool has replaced its stale interpreter (bounded wait)."""
     deadline = time.monotonic() + 60
     while True:
         assert sb.wait_ready(timeout=60)
-        parsed = sb.run(PARSED).value
+        parsed = sb.run(PARSED).value if driver == "run" else asyncio.run(sb.arun(PARSED)).value
         assert isinstance(parsed, list)
         if any(wanted in text for text in parsed) or time.monotonic() > deadline:
             return parsed
         time.sleep(0.05)
 
 
-def test_warm_ups_parse_a_subset_granted_often(crm_sandbox: Sandbox) -> None:
+@pytest.mark.parametrize("driver", ["run", "arun"])
+def test_warm_ups_parse_a_subset_granted_often(crm_sandbox: Sandbox, driver: str) -> None:
     first = crm_sandbox.run(PARSED).value
     assert isinstance(first, list) and not any('["crm.get_candidate"]' in text for text in first)
     for _ in range(LEARN_AFTER):
-        assert crm_sandbox.run("1", only_tools=["crm.get_candidate"]).ok
-    parsed = _parsed_after_refresh(crm_sandbox, '["crm.get_candidate"]')
+        if driver == "run":
+            assert crm_sandbox.run("1", only_tools=["crm.get_candidate"]).ok
+        else:
+            assert asyncio.run(crm_sandbox.arun("1", only_tools=["crm.get_candidate"])).ok
+    parsed = _parsed_after_refresh(crm_sandbox, '["crm.get_candidate"]', driver)
     assert any(text.endswith('"tool_names": ["crm.get_candidate"]}') for text in parsed), parsed
     # A run granted the subset still gets exactly it.
     result = crm_sandbox.run(

@@ -65,6 +65,8 @@ def test_a_sandbox_without_tools_accepts_only_an_empty_grant(sandbox: Sandbox) -
 def test_a_withheld_tool_built_in_the_guest_is_still_refused(crm: ExampleCRM, crm_sandbox: Sandbox) -> None:
     # Warm interpreters have every tool of the sandbox built; a narrowed run can find the
     # function of one it was not granted, and calling it changes nothing on the host.
+    # (Wait for one: having learned a grant, the pool may be replacing its interpreters.)
+    assert crm_sandbox.wait_ready(timeout=60)
     script = "import guest_tools\nguest_tools._registry['tag_candidate'](1, 'found')"
     before = len(crm.tagged("found"))
     r = crm_sandbox.run(script, only_tools=["get_candidate"])
