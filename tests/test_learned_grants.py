@@ -10,7 +10,9 @@ import pytest
 
 from host_functions import ExampleCRM
 from runtime import Sandbox
+from runtime._driver import granted_tools
 from runtime._learned_grants import LEARN_AFTER, MAX_LEARNED, LearnedGrants
+from runtime._pool import InstancePool
 
 ALL = ("crm.a", "crm.b", "crm.c", "crm.d", "crm.e", "crm.f")
 
@@ -89,3 +91,32 @@ def test_a_subset_granted_less_often_is_not_learned(crm_sandbox: Sandbox) -> Non
     parsed = _parsed_after_refresh(crm_sandbox, '["crm.get_candidate"]')
     assert any('["crm.get_candidate"]' in text for text in parsed)
     assert not any('["crm.tag_candidate"]' in text for text in parsed)
+
+
+@pytest.mark.parametrize(("others_in_flight", "replaced"), [(0, True), (1, False)], ids=["idle", "busy"])
+def test_an_interpreter_warmed_before_is_replaced_only_when_no_other_run_is_in_flight(
+    others_in_flight: int, replaced: bool
+) -> None:
+    granted = granted_tools(ExampleCRM(active=3).toolset(namespace="crm"))
+    assert granted is not None
+    pool = InstancePool(fuel=False, size=2, tools_json=granted.guest_json, tool_names=granted.names)
+    try:
+        assert pool.wait_ready(timeout=120)
+        for _ in range(LEARN_AFTER):
+            pool.note_grant(("crm.get_candidate",))
+        busy = [pool.acquire() for _ in range(others_in_flight)]
+        used = pool.acquire()
+        assert used.warmed and used.grants == ()
+        pool.release(used, restore_here=True)  # as an arun's worker does
+        # Kept: restored, warm, and back in line first. Replaced: handed to the
+        # refill thread to be freed, and a new interpreter takes its place.
+        following = pool.acquire()
+        assert (following is used) != replaced
+        for instance in [following, *busy]:
+            pool.release(instance)
+        deadline = time.monotonic() + 10
+        while used.alive and replaced and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert used.alive != replaced
+    finally:
+        pool.close()
