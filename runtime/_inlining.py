@@ -13,6 +13,17 @@ treated: the interpreter, not the small glue modules around it. Before
 inlining, the same child makes the interpreter's allocator calls direct
 (``_devirtualize``), so the inliner can fold them too.
 
+Then constants added to an address move into the access's offset field
+(``optimize-added-constants-propagate``): ``i32.load (i32.add p 8)`` becomes
+``i32.load offset=8 p``, which Cranelift folds into the x86 addressing mode,
+one instruction and one dependency fewer per struct field. The two differ
+only where ``p + 8`` wraps past 4 GiB; Binaryen makes the fold for constants
+below 1024 under its "low memory unused" assumption, that no access means
+to reach the first 1024 bytes by wrapping around. No C pointer arithmetic
+wraps; a wrapped garbage pointer now traps instead of reading the far end of
+the guest's own stack. The regex workload ran 7 % faster, the suite's
+geometric mean 2 % (A/B, alternated, three rounds).
+
 Binaryen comes from ``icpp-binaryen`` (its official shared library,
 bundled), in the ``speed`` extra: it has wheels for few platforms. It runs
 in a child process: it writes warnings on stderr, and a crash in it must
@@ -51,7 +62,7 @@ _MIN_CODE = 1 << 20
 """Bytes of code a module needs to be treated: libpython has ~6 MB, the next largest ~0.4 MB."""
 _TIMEOUT = 900.0
 """Seconds the child may take (it takes ~45 s for libpython here)."""
-_PASSES = (b"inlining-optimizing",)
+_PASSES = (b"inlining-optimizing", b"optimize-added-constants-propagate")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,7 +149,7 @@ def _optimise(package: str, source: Path, target: Path) -> None:
     lib.BinaryenModuleAllocateAndWrite.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
     for setting in (
         "BinaryenSetOptimizeLevel", "BinaryenSetShrinkLevel", "BinaryenSetDebugInfo",
-        "BinaryenSetAlwaysInlineMaxSize", "BinaryenSetFlexibleInlineMaxSize",
+        "BinaryenSetAlwaysInlineMaxSize", "BinaryenSetFlexibleInlineMaxSize", "BinaryenSetLowMemoryUnused",
     ):  # fmt: skip
         getattr(lib, setting).argtypes = [ctypes.c_int]
     data = source.read_bytes()
@@ -152,6 +163,7 @@ def _optimise(package: str, source: Path, target: Path) -> None:
     lib.BinaryenSetDebugInfo(1)  # keep the function names: wasmtime's backtraces and profiles show them
     lib.BinaryenSetAlwaysInlineMaxSize(_ALWAYS)
     lib.BinaryenSetFlexibleInlineMaxSize(_FLEXIBLE)
+    lib.BinaryenSetLowMemoryUnused(1)  # for optimize-added-constants: see the module docstring
     lib.BinaryenModuleRunPasses(module, (ctypes.c_char_p * len(_PASSES))(*_PASSES), len(_PASSES))
     written = lib.BinaryenModuleAllocateAndWrite(module, None)
     target.write_bytes(ctypes.string_at(written.binary, written.size))

@@ -44,6 +44,38 @@ def test_a_small_function_is_inlined_into_its_callers_and_the_result_is_the_same
     assert run_component(_COMPONENT) == run_component(inlined) == 40
 
 
+_FIELD_READ = bytes(
+    wasmtime.wat2wasm(
+        """
+(component
+  (core module $m
+    (memory 1)
+    (data (i32.const 24) "\\2a")
+    (func (export "run") (param i32) (result i32) (i32.load (i32.add (local.get 0) (i32.const 8)))))
+  (core instance $i (instantiate $m))
+  (alias core export $i "run" (core func $run))
+  (func (export "run") (param "p" u32) (result u32) (canon lift (core func $run))))
+"""
+    )
+)
+
+
+def _body(component: bytes | bytearray) -> bytes:
+    """The instructions of module 0's one function (after its count, size and no locals)."""
+    where = parse_component(component).modules[0]
+    assert where is not None
+    (code,) = [(at, size) for s, at, size in sections(component, where[0] + 8, sum(where)) if s == 10]
+    return bytes(component[code[0] + 3 : sum(code)])
+
+
+def test_a_constant_added_to_an_address_moves_into_the_offset_field() -> None:
+    local_get_0, i32_const_8, i32_add, i32_load, end = b"\x20\x00", b"\x41\x08", b"\x6a", b"\x28\x02", b"\x0b"
+    folded, _ = inline_small_functions(bytearray(_FIELD_READ), min_code=0)
+    assert _body(_FIELD_READ) == local_get_0 + i32_const_8 + i32_add + i32_load + b"\x00" + end
+    assert _body(folded) == local_get_0 + i32_load + b"\x08" + end  # offset=8, no add
+    assert run_component(_FIELD_READ, 16) == run_component(folded, 16) == 42
+
+
 def test_modules_below_the_size_threshold_are_left_alone() -> None:
     same, stats = inline_small_functions(bytearray(_COMPONENT), min_code=1 << 20)
     assert (stats.modules, same) == (0, _COMPONENT)
