@@ -42,7 +42,7 @@ _WORLD = "sandbox"
 _ENTRY = "guest_main"
 _BUILD_TIMEOUT = 600.0
 _STEPS = (
-    "_immortal.py", "_constant_globals.py", "_inlining.py", "_devirtualize.py", "_forwarders.py",
+    "_immortal.py", "_constant_globals.py", "_inlining.py", "_devirtualize.py", "_binaryen.py", "_forwarders.py",
     "_wasm_layout.py", "_wasm_binary.py",
 )  # fmt: skip
 _KEEP_OTHERS = 2
@@ -218,7 +218,8 @@ def _componentize(source: Path, target: Path) -> None:
         os.replace(staged, target)
     log.warning(
         "guest component built: %s (%d of %d snapshot objects immortal, %d link-time constants inlined, "
-        "small functions inlined in %d modules, %d allocator calls made direct, %d exports re-pointed past forwarders)",
+        "small functions inlined in %d modules, %d indirect calls given direct paths, "
+        "%d exports re-pointed past forwarders)",
         target, stats.patched, stats.listed, constants.imports, inlined.modules, inlined.direct_calls,
         forwarded.exports,
     )  # fmt: skip

@@ -10,7 +10,8 @@ into their callers and optimises the result: the compute suite ran 9 %
 faster in an A/B measured in one process (``benchmarks/test_compute.py``
 has the suite). Only modules with at least ``_MIN_CODE`` bytes of code are
 treated: the interpreter, not the small glue modules around it. Before
-inlining, the same child makes the interpreter's allocator calls direct
+inlining, the same child gives the interpreter's busiest indirect calls
+(allocation, deallocation, comparison) guarded direct paths
 (``_devirtualize``), so the inliner can fold them too.
 
 Then constants added to an address move into the access's offset field
@@ -46,7 +47,7 @@ from pathlib import Path
 
 import wasmtime
 
-from ._devirtualize import devirtualize_allocators
+from ._devirtualize import devirtualize
 from ._wasm_layout import code_size, parse_component, replace_core_modules
 
 __all__ = ["InliningStats", "inline_small_functions"]
@@ -72,7 +73,7 @@ class InliningStats:
     modules: int
     """Core modules optimised."""
     direct_calls: int = 0
-    """Allocator front doors whose indirect call was made direct first (``_devirtualize``)."""
+    """Indirect calls given guarded direct paths first (``_devirtualize``)."""
     skipped: str | None = None
     """Why nothing was done, if so."""
 
@@ -157,7 +158,7 @@ def _optimise(package: str, source: Path, target: Path) -> None:
     if not module:
         raise SystemExit("binaryen could not read the module")
     lib.BinaryenModuleSetFeatures(module, lib.BinaryenFeatureAll())
-    direct_calls = devirtualize_allocators(lib, module)  # first: the inliner then folds the direct calls
+    direct_calls = devirtualize(lib, module)  # first: the inliner then folds the direct paths
     lib.BinaryenSetOptimizeLevel(3)
     lib.BinaryenSetShrinkLevel(0)
     lib.BinaryenSetDebugInfo(1)  # keep the function names: wasmtime's backtraces and profiles show them
