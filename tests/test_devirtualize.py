@@ -51,12 +51,16 @@ _COMPONENT = bytes(
 )
 
 
+def _one_call_given_direct_paths(component: bytes) -> bytearray:
+    pytest.importorskip("icpp_binaryen")
+    built, stats = inline_small_functions(bytearray(component), min_code=0)
+    assert (stats.modules, stats.direct_calls, stats.skipped) == (1, 1, None)
+    return built
+
+
 @pytest.fixture(scope="module")
 def devirtualized() -> bytearray:
-    pytest.importorskip("icpp_binaryen")
-    component, stats = inline_small_functions(bytearray(_COMPONENT), min_code=0)
-    assert (stats.modules, stats.direct_calls, stats.skipped) == (1, 1, None)
-    return component
+    return _one_call_given_direct_paths(_COMPONENT)
 
 
 @pytest.mark.parametrize(
@@ -141,10 +145,7 @@ _DEALLOC = bytes(
 
 @pytest.fixture(scope="module")
 def dealloc_paths() -> bytearray:
-    pytest.importorskip("icpp_binaryen")
-    component, stats = inline_small_functions(bytearray(_DEALLOC), min_code=0)
-    assert (stats.modules, stats.direct_calls, stats.skipped) == (1, 1, None)
-    return component
+    return _one_call_given_direct_paths(_DEALLOC)
 
 
 @pytest.mark.parametrize(
