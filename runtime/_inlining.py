@@ -84,7 +84,7 @@ def inline_small_functions(
     """The component with small functions of its large modules inlined (see the module docstring)."""
     if find_spec(package) is None:
         reason = f"{package.replace('_', '-')} is not installed: pip install 'otc-runtime[speed]'"
-        log.warning("guest build: small functions not inlined (%s): the guest runs ~9%% slower", reason)
+        log.warning("guest build: small functions not inlined (%s): the guest computes ~20%% slower", reason)
         return component, InliningStats(modules=0, skipped=reason)
     layout = parse_component(component)
     targets = {
@@ -106,7 +106,7 @@ def inline_small_functions(
                 done = subprocess.CompletedProcess(command, -1, "", str(exc))
             failure = _failure(done, target)
             if failure is not None:
-                log.warning("guest build: small functions not inlined (%s): the guest runs ~9%% slower", failure)
+                log.warning("guest build: small functions not inlined (%s): the guest computes ~20%% slower", failure)
                 return component, InliningStats(modules=0, skipped=failure)
             replacements[index] = target.read_bytes()
             direct_calls += _reported_count(done.stdout)
