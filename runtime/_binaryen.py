@@ -60,7 +60,6 @@ _LISTS: dict[str, tuple[str, str]] = {
 _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "BinaryenGetFunction": (_P, [_P, _NAME]),
     "BinaryenFunctionGetBody": (_P, [_P]),
-    "BinaryenFunctionSetBody": (None, [_P, _P]),
     "BinaryenFunctionGetParams": (_TYPE, [_P]),
     "BinaryenFunctionGetResults": (_TYPE, [_P]),
     "BinaryenFunctionGetNumVars": (_INDEX, [_P]),
@@ -136,8 +135,6 @@ class Site:
     expression: int
     replace: Replace
     """Puts another expression in its place in its parent."""
-    in_loop: bool
-    """Whether it lies in a loop of its function."""
 
 
 def bind(lib: Any) -> dict[str, int]:
@@ -153,10 +150,10 @@ def bind(lib: Any) -> dict[str, int]:
 def walk(lib: Any, kinds: dict[str, int], body: int, replace_body: Replace) -> Iterator[Site]:
     """Every expression under ``body`` (itself included), parents before children."""
     by_id = {number: kind for kind, number in kinds.items()}
-    stack: list[tuple[int, Replace, bool]] = [(body, replace_body, False)]
+    stack: list[tuple[int, Replace]] = [(body, replace_body)]
     while stack:
-        expression, replace, in_loop = stack.pop()
-        yield Site(expression, replace, in_loop)
+        expression, replace = stack.pop()
+        yield Site(expression, replace)
         kind = by_id.get(lib.BinaryenExpressionGetId(expression))
         children: list[tuple[int, Replace]] = []
         if kind in _LISTS:
@@ -172,8 +169,7 @@ def walk(lib: Any, kinds: dict[str, int], body: int, replace_body: Replace) -> I
                 found = getattr(lib, f"Binaryen{kind}Get{child}")(expression)
                 put = getattr(lib, f"Binaryen{kind}Set{child}")
                 children.append((found, _setter(put, expression)))
-        inner = in_loop or kind == "Loop"
-        stack.extend((child, put, inner) for child, put in reversed(children) if child)
+        stack.extend((child, put) for child, put in reversed(children) if child)
 
 
 def _setter(put: Callable[..., None], parent: int, *where: int) -> Replace:
